@@ -1,0 +1,26 @@
+# The two commands of the README's Quick start are `make run` and `make test`.
+GO ?= go
+STATICCHECK_VERSION := v0.8.2
+
+.PHONY: run test check build deps
+
+## run: the service; on a throwaway local PostgreSQL unless DATABASE_URL or DIRECT_URL is set
+run: deps build
+	@if [ -n "$$DATABASE_URL$$DIRECT_URL" ]; then exec bin/app; else exec bin/devdb -- bin/app; fi
+
+## test: every test, with the race detector, against a real PostgreSQL the tests start
+test: deps
+	$(GO) test -race -count=1 ./...
+
+## check: formatting, go vet and staticcheck
+check:
+	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	"$$($(GO) env GOPATH)/bin/staticcheck" ./...
+
+build:
+	$(GO) build -o bin/ ./cmd/...
+
+deps:
+	@./scripts/ensure-deps

@@ -1,0 +1,61 @@
+package app
+
+import (
+	"context"
+	"fmt"
+
+	"go.uber.org/fx"
+	"go.uber.org/fx/fxevent"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/fxpg/fxpg/config"
+	"github.com/fxpg/fxpg/dbmodule"
+	"github.com/fxpg/fxpg/httpserver"
+)
+
+// Module is the whole service as one fx option.
+var Module = fx.Options(
+	fx.Provide(config.LoadApp, NewLogger),
+	fx.WithLogger(func(log *zap.Logger) fxevent.Logger {
+		// fx's errors carry their own chain; a stack trace of fx internals adds nothing.
+		l := &fxevent.ZapLogger{Logger: log.Named("fx").WithOptions(zap.AddStacktrace(zapcore.FatalLevel))}
+		l.UseLogLevel(zapcore.DebugLevel) // fx's wiring is noise at info; its errors still log at error
+		return l
+	}),
+	dbmodule.Module,
+	httpserver.Module,
+	fx.Provide(httpserver.AsCheck(databaseCheck)),
+)
+
+// New builds the service; opts come last, so they can replace any part of it.
+func New(opts ...fx.Option) *fx.App {
+	return fx.New(append([]fx.Option{Module}, opts...)...)
+}
+
+// databaseCheck makes /readyz ping the database through the Querier, so that
+// an app whose Querier is a fake is ready without one.
+func databaseCheck(q dbmodule.Querier) httpserver.Check {
+	return httpserver.Check{Name: "database", Check: func(ctx context.Context) error { return dbmodule.Ping(ctx, q) }}
+}
+
+// NewLogger makes the service's logger: console output in development, JSON
+// in production, at LOG_LEVEL.
+func NewLogger(cfg config.App, lc fx.Lifecycle) (*zap.Logger, error) {
+	cfg = cfg.WithDefaults()
+	zc := zap.NewProductionConfig()
+	if cfg.Development() {
+		zc = zap.NewDevelopmentConfig()
+	}
+	level, err := zapcore.ParseLevel(cfg.LogLevel)
+	if err != nil {
+		return nil, &config.VarError{Var: "LOG_LEVEL", Err: err}
+	}
+	zc.Level = zap.NewAtomicLevelAt(level)
+	log, err := zc.Build()
+	if err != nil {
+		return nil, fmt.Errorf("build logger: %w", err)
+	}
+	lc.Append(fx.StopHook(func() { _ = log.Sync() }))
+	return log, nil
+}

@@ -1,0 +1,49 @@
+package app_test
+
+import (
+	"testing"
+
+	"go.uber.org/fx"
+	"go.uber.org/fx/fxtest"
+	"go.uber.org/goleak"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/fxpg/fxpg/app"
+	"github.com/fxpg/fxpg/config"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestNewLogger(t *testing.T) {
+	for _, tt := range []struct {
+		cfg   config.App
+		debug bool
+	}{
+		{config.App{}, false},
+		{config.App{Env: "development"}, false},
+		{config.App{Env: "production", LogLevel: "debug"}, true},
+		{config.App{Env: "development", LogLevel: "warn"}, false},
+	} {
+		lc := fxtest.NewLifecycle(t)
+		log, err := app.NewLogger(tt.cfg, lc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := log.Core().Enabled(zapcore.DebugLevel); got != tt.debug {
+			t.Errorf("%+v: debug enabled = %v", tt.cfg, got)
+		}
+		if tt.cfg.LogLevel == "warn" && log.Core().Enabled(zapcore.InfoLevel) {
+			t.Errorf("%+v: info enabled", tt.cfg)
+		}
+		lc.RequireStart().RequireStop()
+	}
+}
+
+func TestModuleComposes(t *testing.T) {
+	// The graph resolves with every part replaced that would touch the
+	// outside world; starting it is lifecycle_test.go's job.
+	if err := fx.ValidateApp(app.Module, fx.Replace(config.DB{URL: "postgres://localhost/db"}), fx.Replace(zap.NewNop())); err != nil {
+		t.Fatal(err)
+	}
+}

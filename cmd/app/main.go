@@ -1,0 +1,62 @@
+// Command app runs the service: the database pool and the HTTP server with
+// /healthz and /readyz, until SIGINT or SIGTERM, then shuts down gracefully.
+//
+// Settings come from the environment (see .env.example). Unless APP_ENV is
+// production in the real environment, variables are also read from the file
+// given by -env-file, if it exists; real variables win over the file's.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"os"
+
+	"github.com/joho/godotenv"
+	"go.uber.org/dig"
+
+	"github.com/fxpg/fxpg/app"
+)
+
+func main() {
+	envFile := flag.String("env-file", ".env", "file of development variables to load if present; real variables win")
+	flag.Parse()
+	if err := loadEnvFile(*envFile); err != nil {
+		fmt.Fprintln(os.Stderr, "app:", err)
+		os.Exit(2)
+	}
+	os.Exit(run())
+}
+
+func loadEnvFile(path string) error {
+	if os.Getenv("APP_ENV") == "production" {
+		return nil
+	}
+	// godotenv.Load never overrides a variable that is already set.
+	if err := godotenv.Load(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("load %s: %w", path, err)
+	}
+	return nil
+}
+
+// run starts the app, waits for a signal and stops it, returning the exit code.
+func run() int {
+	a := app.New()
+	startCtx, cancel := context.WithTimeout(context.Background(), a.StartTimeout())
+	defer cancel()
+	if err := a.Start(startCtx); err != nil {
+		// The root cause, without fx's chain of constructors, is what to fix.
+		fmt.Fprintln(os.Stderr, "app: start:", dig.RootCause(err))
+		return 1
+	}
+	sig := <-a.Wait()
+	stopCtx, cancel := context.WithTimeout(context.Background(), a.StopTimeout())
+	defer cancel()
+	if err := a.Stop(stopCtx); err != nil {
+		fmt.Fprintln(os.Stderr, "app: stop:", err)
+		return 1
+	}
+	return sig.ExitCode
+}

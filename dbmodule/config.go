@@ -1,0 +1,166 @@
+package dbmodule
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/multitracer"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/fxpg/fxpg/config"
+)
+
+// An Option adds to the pool configuration that ParseConfig builds.
+type Option func(*options)
+
+type options struct {
+	logger  *zap.Logger
+	tracers []pgx.QueryTracer
+}
+
+// WithLogger logs queries and connection events to logger through a
+// QueryLogger. Without it, or with zap.NewNop(), nothing is traced.
+func WithLogger(logger *zap.Logger) Option {
+	return func(o *options) { o.logger = logger }
+}
+
+// WithTracers adds pgx tracers, such as an OpenTelemetry one, after the
+// QueryLogger. They are combined with pgx's multitracer, so each may also
+// implement the batch, copy, prepare, connect and pool tracer interfaces.
+func WithTracers(tracers ...pgx.QueryTracer) Option {
+	return func(o *options) { o.tracers = append(o.tracers, tracers...) }
+}
+
+// poolParams are the URL parameters pgxpool reads; any other pool_ parameter
+// is a typo that pgx would pass to the server as a setting.
+const poolParams = "pool_max_conns, pool_min_conns, pool_min_idle_conns, pool_max_conn_lifetime, " +
+	"pool_max_conn_idle_time, pool_health_check_period, pool_max_conn_lifetime_jitter, pool_ping_timeout"
+
+// ParseConfig turns cfg into a pgxpool configuration for its runtime URL, as
+// pgxpool.ParseConfig does for a connection string; pgxpool.NewWithConfig
+// then makes the pool. It does no I/O.
+//
+// A setting the URL carries as a parameter (pool_max_conns, connect_timeout,
+// default_query_exec_mode, statement_timeout, ...) keeps the URL's value;
+// cfg's fields, or their defaults, fill in the rest. Errors name the variable
+// at fault and never contain a password.
+func ParseConfig(cfg config.DB, opts ...Option) (*pgxpool.Config, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.WithDefaults()
+	raw, err := cfg.RuntimeURL()
+	if err != nil {
+		return nil, fmt.Errorf("database config: %w", err)
+	}
+	name := cfg.RuntimeVar()
+	u, err := url.Parse(raw) // cannot fail: Validate parsed it
+	if err != nil {
+		return nil, &config.VarError{Var: name, Err: errors.New("is not a valid URL")}
+	}
+	inURL := u.Query()
+	for param := range inURL {
+		if strings.HasPrefix(param, "pool_") && !slices.Contains(strings.Split(poolParams, ", "), param) {
+			return nil, &config.VarError{Var: name, Err: fmt.Errorf("unknown parameter %q (pgxpool knows %s)", param, poolParams)}
+		}
+	}
+
+	pc, err := pgxpool.ParseConfig(raw)
+	if err != nil {
+		return nil, &config.VarError{Var: name, Err: redact(err, raw)}
+	}
+	fill := func(param string, set func()) {
+		if !inURL.Has(param) {
+			set()
+		}
+	}
+	fill("pool_max_conns", func() { pc.MaxConns = cfg.MaxConns })
+	fill("pool_min_conns", func() { pc.MinConns = cfg.MinConns })
+	fill("pool_min_idle_conns", func() { pc.MinIdleConns = cfg.MinIdleConns })
+	fill("pool_max_conn_idle_time", func() { pc.MaxConnIdleTime = cfg.MaxConnIdleTime })
+	fill("pool_max_conn_lifetime", func() { pc.MaxConnLifetime = cfg.MaxConnLifetime })
+	// Without jitter, connections opened together at start-up expire together.
+	fill("pool_max_conn_lifetime_jitter", func() { pc.MaxConnLifetimeJitter = pc.MaxConnLifetime / 10 })
+	fill("pool_health_check_period", func() { pc.HealthCheckPeriod = cfg.HealthCheckPeriod })
+	fill("pool_ping_timeout", func() { pc.PingTimeout = cfg.PingTimeout })
+	fill("connect_timeout", func() { pc.ConnConfig.ConnectTimeout = cfg.ConnectTimeout })
+	if cfg.QueryExecMode != "" {
+		fill("default_query_exec_mode", func() { pc.ConnConfig.DefaultQueryExecMode = execMode(cfg.QueryExecMode) })
+	}
+	if cfg.StatementTimeout > 0 {
+		fill("statement_timeout", func() {
+			pc.ConnConfig.RuntimeParams["statement_timeout"] = strconv.FormatInt(cfg.StatementTimeout.Milliseconds(), 10)
+		})
+	}
+	if pc.MinConns > pc.MaxConns || pc.MinIdleConns > pc.MaxConns {
+		return nil, &config.VarError{Var: name, Err: fmt.Errorf("minimum connections (%d, idle %d) exceed the maximum (%d) once the URL's pool parameters apply",
+			pc.MinConns, pc.MinIdleConns, pc.MaxConns)}
+	}
+	if pc.ConnConfig.ConnectTimeout <= 0 {
+		// pgx treats zero as "no timeout"; a hung connect would then hold an
+		// Acquire until its context ends, or pgxpool's two-minute backstop.
+		pc.ConnConfig.ConnectTimeout = config.DefaultConnectTimeout
+	}
+
+	if tracer := newTracer(cfg, o); tracer != nil {
+		pc.ConnConfig.Tracer = tracer
+	}
+	return pc, nil
+}
+
+// execMode maps DB_QUERY_EXEC_MODE's values, which config has checked, to pgx's.
+func execMode(name string) pgx.QueryExecMode {
+	switch name {
+	case "cache_describe":
+		return pgx.QueryExecModeCacheDescribe
+	case "describe_exec":
+		return pgx.QueryExecModeDescribeExec
+	case "exec":
+		return pgx.QueryExecModeExec
+	case "simple_protocol":
+		return pgx.QueryExecModeSimpleProtocol
+	}
+	return pgx.QueryExecModeCacheStatement
+}
+
+// newTracer combines the QueryLogger, unless the logger can never log, with
+// any extra tracers.
+func newTracer(cfg config.DB, o options) pgx.QueryTracer {
+	var tracers []pgx.QueryTracer
+	if o.logger != nil && o.logger.Core().Enabled(zapcore.FatalLevel) {
+		tracers = append(tracers, &QueryLogger{Logger: o.logger, SlowQueryThreshold: cfg.SlowQueryThreshold, LogArgs: cfg.LogQueryArgs})
+	}
+	tracers = append(tracers, o.tracers...)
+	switch len(tracers) {
+	case 0:
+		return nil
+	case 1:
+		return tracers[0]
+	}
+	return multitracer.New(tracers...)
+}
+
+// redactedError carries an error from outside this module with any password
+// removed from its message; errors.As still reaches the original.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
+
+func redact(err error, urls ...string) error {
+	return &redactedError{msg: config.RedactSecrets(err.Error(), urls...), err: err}
+}

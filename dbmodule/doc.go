@@ -1,0 +1,57 @@
+// Package dbmodule gives an fx app a PostgreSQL connection pool: configured
+// from the environment, pinged when the app starts, closed when it stops,
+// logged through the app's zap logger, and replaceable in tests.
+//
+//	fx.New(
+//		dbmodule.Module,
+//		fx.Provide(NewUserStore), // takes a dbmodule.Querier
+//	)
+//
+// # What it provides
+//
+// Module provides config.DB (from config.LoadDB), *pgxpool.Pool (NewPool) and
+// Querier (the pool, as an interface that pgx.Tx and *pgx.Conn satisfy too).
+// It uses the app's *zap.Logger when there is one and never provides one.
+// Nothing is global: two apps in one process have two pools.
+//
+// # Which URL
+//
+// The pool connects to DATABASE_URL, or DIRECT_URL when DATABASE_URL is
+// unset. Migrations connect to DIRECT_URL, or DATABASE_URL when DIRECT_URL is
+// unset, because a direct connection bypasses poolers such as PgBouncer,
+// whose transaction mode breaks the session locks migrations take. Neither
+// set is an error naming both.
+//
+// # Lifecycle
+//
+// Making the pool does no I/O; the connections pgxpool opens in the
+// background for DB_MIN_CONNS are held until the app starts. OnStart pings
+// the database and fails within DB_CONNECT_TIMEOUT (plus DB_PING_TIMEOUT)
+// when it cannot be reached, with an error that names the host, port and
+// variable, never the password; it also warns when DB_MAX_CONNS exceeds what
+// the server's max_connections leaves free. OnStop closes the pool, letting
+// queries in flight finish, but returns when the stop context ends even if a
+// caller never released a connection.
+//
+// Broken connections are the pool's to replace: after a database restart the
+// next acquire connects anew, so the app needs no restart.
+//
+// # Replacing it in tests
+//
+// Point an app at a test database without touching the environment:
+//
+//	fx.Replace(config.DB{URL: testURL})
+//
+// Or run it with no database at all; nothing is parsed and nothing connects:
+//
+//	fx.Replace(fx.Annotate(fake, fx.As(new(dbmodule.Querier))))
+//
+// Package dbmodule/dbtest starts a real PostgreSQL for tests.
+//
+// # Logging and tracing
+//
+// The pool's tracer is a QueryLogger: queries at debug, slow ones
+// (DB_SLOW_QUERY_THRESHOLD) at warn, argument values only with
+// DB_LOG_QUERY_ARGS=true. Apps add tracers, such as OpenTelemetry's, with
+// AsTracer; they run after it through pgx's multitracer.
+package dbmodule

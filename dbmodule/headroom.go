@@ -1,0 +1,56 @@
+package dbmodule
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.uber.org/zap"
+)
+
+// Headroom is how many connections a server has, and how many others use.
+type Headroom struct {
+	MaxConnections int // the server's max_connections
+	Reserved       int // slots kept for superusers (and, from PostgreSQL 16, reserved_connections roles)
+	InUse          int // client connections other than the one asking
+	Port           int // the port the server itself listens on
+}
+
+// Free is how many more ordinary connections the server accepts.
+func (h Headroom) Free() int { return h.MaxConnections - h.Reserved - h.InUse }
+
+// ServerHeadroom asks the server behind q how many connections it has left.
+// It uses the simple protocol so that it works through any pooler.
+func ServerHeadroom(ctx context.Context, q Querier) (Headroom, error) {
+	var h Headroom
+	err := q.QueryRow(ctx, `SELECT current_setting('max_connections')::int,
+	current_setting('superuser_reserved_connections')::int + coalesce(current_setting('reserved_connections', true)::int, 0),
+	(SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid())::int,
+	current_setting('port')::int`, pgx.QueryExecModeSimpleProtocol).Scan(&h.MaxConnections, &h.Reserved, &h.InUse, &h.Port)
+	if err != nil {
+		return Headroom{}, fmt.Errorf("read server connection limits: %w", err)
+	}
+	return h, nil
+}
+
+// warnIfNoHeadroom warns when the pool may open more connections than the
+// server has left: those acquires would fail with "too many clients" under
+// load, long after start-up looked fine.
+func warnIfNoHeadroom(ctx context.Context, pool *pgxpool.Pool, log *zap.Logger) {
+	h, err := ServerHeadroom(ctx, pool)
+	if err != nil {
+		log.Debug("server connection limits unknown", zap.Error(err))
+		return
+	}
+	pc := pool.Config()
+	if h.Port != int(pc.ConnConfig.Port) {
+		// A pooler or proxy is in between: the pool's connections are not
+		// the server's.
+		return
+	}
+	if maxConns := pc.MaxConns; int(maxConns) > h.Free() {
+		log.Warn("DB_MAX_CONNS exceeds the connections the server has free", zap.Int32("max_conns", maxConns), zap.Int("free", h.Free()),
+			zap.Int("max_connections", h.MaxConnections), zap.Int("reserved", h.Reserved), zap.Int("in_use", h.InUse))
+	}
+}

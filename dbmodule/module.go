@@ -1,0 +1,33 @@
+package dbmodule
+
+import (
+	"github.com/jackc/pgx/v5"
+	"go.uber.org/fx"
+
+	"github.com/fxpg/fxpg/config"
+)
+
+// Module provides the database to an fx app:
+//
+//   - config.DB, read from the process environment by config.LoadDB;
+//   - *pgxpool.Pool, made by NewPool, pinged on start and closed on stop;
+//   - Querier, the pool as a query handle.
+//
+// It logs through the app's *zap.Logger when there is one. Replace config.DB
+// with fx.Replace to point the app at another database, or replace Querier
+// (annotated with fx.As) to run it with no database at all.
+var Module = fx.Module("dbmodule",
+	fx.Provide(
+		config.LoadDB,
+		NewPool,
+		NewQuerier,
+	),
+)
+
+// AsTracer annotates a constructor of a pgx tracer so that the pool adds its
+// result to the tracers it runs after its QueryLogger:
+//
+//	fx.Provide(dbmodule.AsTracer(newOTelTracer))
+func AsTracer(constructor any) any {
+	return fx.Annotate(constructor, fx.As(new(pgx.QueryTracer)), fx.ResultTags(`group:"pgx_tracers"`))
+}
