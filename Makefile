@@ -4,9 +4,10 @@ STATICCHECK_VERSION := v0.8.2
 
 .PHONY: run test check build deps
 
-## run: the service; on a throwaway local PostgreSQL unless DATABASE_URL or DIRECT_URL is set
+## run: the service in development mode; on a throwaway local PostgreSQL unless DATABASE_URL or DIRECT_URL is set
 run: deps build
-	@if [ -n "$$DATABASE_URL$$DIRECT_URL" ]; then exec bin/app; else exec bin/devdb -- bin/app; fi
+	@export APP_ENV=$${APP_ENV:-development}; \
+	if [ -n "$$DATABASE_URL$$DIRECT_URL" ]; then exec bin/app; else exec bin/devdb -- bin/app; fi
 
 ## test: every test, with the race detector, against a real PostgreSQL the tests start
 test: deps
