@@ -2,7 +2,9 @@
 GO ?= go
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: run test check build deps
+SQLC_VERSION := v1.31.1
+
+.PHONY: run test check build deps generate
 
 ## run: the service in development mode; on a throwaway local PostgreSQL unless DATABASE_URL or DIRECT_URL is set
 run: deps build
@@ -19,6 +21,12 @@ check:
 	$(GO) vet ./...
 	$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	"$$($(GO) env GOPATH)/bin/staticcheck" ./...
+
+## generate: regenerate store/*.sql.go from store/queries and store/migrations
+generate:
+	@command -v sqlc >/dev/null 2>&1 || [ -x "$$($(GO) env GOPATH)/bin/sqlc" ] || \
+		{ echo "installing sqlc $(SQLC_VERSION) (cgo; about six minutes)"; CGO_ENABLED=1 $(GO) install github.com/sqlc-dev/sqlc/cmd/sqlc@$(SQLC_VERSION); }
+	PATH="$$PATH:$$($(GO) env GOPATH)/bin" sqlc generate
 
 build:
 	$(GO) build -o bin/ ./cmd/...

@@ -28,6 +28,7 @@ import (
 	"github.com/fxpg/fxpg/dbmodule/dbtest"
 	"github.com/fxpg/fxpg/httpserver"
 	"github.com/fxpg/fxpg/internal/pgtemp"
+	"github.com/fxpg/fxpg/store"
 )
 
 var pg dbtest.Server
@@ -164,6 +165,26 @@ func TestReplacedConfigIgnoresTheEnvironment(t *testing.T) {
 	var db string
 	if err := q.QueryRow(context.Background(), "SELECT current_database()").Scan(&db); err != nil || db != "postgres" {
 		t.Errorf("current_database() = %q, %v; want the replaced config's database", db, err)
+	}
+}
+
+// With DB_MIGRATE_ON_START the service migrates an empty database as it
+// starts, and serves typed queries on the new schema.
+func TestServiceMigratesOnStartAndServesTypedQueries(t *testing.T) {
+	cfg := pg.Database(t) // empty: the root test server has no migrations
+	cfg.MigrateOnStart = true
+	var shop store.Querier
+	s := startService(t, fx.Replace(cfg), fx.Populate(&shop))
+	defer s.stop(t)
+	c, err := shop.CreateCustomer(context.Background(), store.CreateCustomerParams{Email: "grace@example.com", Name: "Grace"})
+	if err != nil {
+		t.Fatalf("typed query on the migrated schema: %v", err)
+	}
+	if got, err := shop.GetCustomer(context.Background(), c.ID); err != nil || got.Name != "Grace" {
+		t.Errorf("GetCustomer = %+v, %v", got, err)
+	}
+	if n := s.logs.FilterMessage("migration applied").Len(); n != 2 {
+		t.Errorf("%d 'migration applied' log entries, want 2", n)
 	}
 }
 

@@ -11,7 +11,9 @@ import (
 
 	"github.com/fxpg/fxpg/config"
 	"github.com/fxpg/fxpg/dbmodule"
+	"github.com/fxpg/fxpg/dbmodule/migrate"
 	"github.com/fxpg/fxpg/httpserver"
+	"github.com/fxpg/fxpg/store"
 )
 
 // Module is the whole service as one fx option.
@@ -24,6 +26,9 @@ var Module = fx.Options(
 		return l
 	}),
 	dbmodule.Module,
+	migrate.Module,
+	fx.Supply(migrate.Files{FS: store.Migrations()}),
+	store.Module,
 	httpserver.Module,
 	fx.Provide(httpserver.AsCheck(databaseCheck)),
 )

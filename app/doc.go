@@ -1,5 +1,7 @@
 // Package app composes the service: a zap logger, fx's event log on it, the
-// database module and the HTTP server with its probes. It holds no logic of
+// database module with its migrations (applied on start when
+// DB_MIGRATE_ON_START=true) and typed queries, and the HTTP server with its
+// probes. It holds no logic of
 // its own; tests build the same app with New and replace what they need:
 //
 //	app.New(fx.Replace(config.DB{URL: testURL}))

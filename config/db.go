@@ -59,6 +59,10 @@ type DB struct {
 
 	SlowQueryThreshold time.Duration `env:"DB_SLOW_QUERY_THRESHOLD"` // queries slower than this are logged at warn; default 500ms
 	LogQueryArgs       bool          `env:"DB_LOG_QUERY_ARGS"`       // log argument values with queries; default false
+
+	// MigrateOnStart makes an app that includes the migrate module apply
+	// pending migrations when it starts, before anything uses the pool.
+	MigrateOnStart bool `env:"DB_MIGRATE_ON_START"`
 }
 
 // ParseDB reads the database settings from environ, a map of variable names to
@@ -238,9 +242,10 @@ func (c DB) resolve(name string) (string, error) {
 // %+v never leaks one.
 func (c DB) String() string {
 	return fmt.Sprintf("{URL:%s DirectURL:%s MaxConns:%d MinConns:%d MinIdleConns:%d MaxConnIdleTime:%s MaxConnLifetime:%s "+
-		"ConnectTimeout:%s HealthCheckPeriod:%s PingTimeout:%s QueryExecMode:%s StatementTimeout:%s SlowQueryThreshold:%s LogQueryArgs:%t}",
+		"ConnectTimeout:%s HealthCheckPeriod:%s PingTimeout:%s QueryExecMode:%s StatementTimeout:%s SlowQueryThreshold:%s LogQueryArgs:%t MigrateOnStart:%t}",
 		RedactURL(c.URL), RedactURL(c.DirectURL), c.MaxConns, c.MinConns, c.MinIdleConns, c.MaxConnIdleTime, c.MaxConnLifetime,
-		c.ConnectTimeout, c.HealthCheckPeriod, c.PingTimeout, strconv.Quote(c.QueryExecMode), c.StatementTimeout, c.SlowQueryThreshold, c.LogQueryArgs)
+		c.ConnectTimeout, c.HealthCheckPeriod, c.PingTimeout, strconv.Quote(c.QueryExecMode), c.StatementTimeout, c.SlowQueryThreshold, c.LogQueryArgs,
+		c.MigrateOnStart)
 }
 
 // GoString is String, for %#v.

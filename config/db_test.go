@@ -181,6 +181,7 @@ func TestParseDBReadsEveryVariable(t *testing.T) {
 		"DB_STATEMENT_TIMEOUT":    "5s",
 		"DB_SLOW_QUERY_THRESHOLD": "1s",
 		"DB_LOG_QUERY_ARGS":       "true",
+		"DB_MIGRATE_ON_START":     "true",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -191,7 +192,7 @@ func TestParseDBReadsEveryVariable(t *testing.T) {
 		MaxConnIdleTime: 45 * time.Second, MaxConnLifetime: 2 * time.Hour, ConnectTimeout: 750 * time.Millisecond,
 		HealthCheckPeriod: 15 * time.Second, PingTimeout: 250 * time.Millisecond,
 		QueryExecMode: "exec", StatementTimeout: 5 * time.Second,
-		SlowQueryThreshold: time.Second, LogQueryArgs: true,
+		SlowQueryThreshold: time.Second, LogQueryArgs: true, MigrateOnStart: true,
 	}
 	if db != want {
 		t.Errorf("ParseDB:\n got %+v\nwant %+v", db, want)
@@ -259,6 +260,7 @@ func badDBEnvironments() []struct {
 		{"exec mode upper case", "DB_QUERY_EXEC_MODE", "EXEC"},
 		{"exec mode with a space", "DB_QUERY_EXEC_MODE", "cache statement"},
 		{"log args not a boolean", "DB_LOG_QUERY_ARGS", "yes please"},
+		{"migrate on start not a boolean", "DB_MIGRATE_ON_START", "on"},
 	}
 }
 

@@ -168,3 +168,20 @@ func secretsOf(raw string) []string {
 	}
 	return secrets
 }
+
+// RedactError returns err with every password of the given URLs removed
+// from its message; errors.Is and errors.As still reach err itself.
+func RedactError(err error, urls ...string) error {
+	if err == nil {
+		return nil
+	}
+	return &redactedError{msg: RedactSecrets(err.Error(), urls...), err: err}
+}
+
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }

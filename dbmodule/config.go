@@ -78,7 +78,7 @@ func ParseConfig(cfg config.DB, opts ...Option) (*pgxpool.Config, error) {
 
 	pc, err := pgxpool.ParseConfig(raw)
 	if err != nil {
-		return nil, &config.VarError{Var: name, Err: redact(err, raw)}
+		return nil, &config.VarError{Var: name, Err: config.RedactError(err, raw)}
 	}
 	fill := func(param string, set func()) {
 		if !inURL.Has(param) {
@@ -149,18 +149,4 @@ func newTracer(cfg config.DB, o options) pgx.QueryTracer {
 		return tracers[0]
 	}
 	return multitracer.New(tracers...)
-}
-
-// redactedError carries an error from outside this module with any password
-// removed from its message; errors.As still reaches the original.
-type redactedError struct {
-	msg string
-	err error
-}
-
-func (e *redactedError) Error() string { return e.msg }
-func (e *redactedError) Unwrap() error { return e.err }
-
-func redact(err error, urls ...string) error {
-	return &redactedError{msg: config.RedactSecrets(err.Error(), urls...), err: err}
 }

@@ -11,7 +11,8 @@ import (
 //
 //   - config.DB, read from the process environment by config.LoadDB;
 //   - *pgxpool.Pool, made by NewPool, pinged on start and closed on stop;
-//   - Querier, the pool as a query handle.
+//   - Querier, the pool as a query handle;
+//   - *Transactor, which runs functions in transactions on the Querier.
 //
 // It logs through the app's *zap.Logger when there is one. Replace config.DB
 // with fx.Replace to point the app at another database, or replace Querier
@@ -21,6 +22,7 @@ var Module = fx.Module("dbmodule",
 		config.LoadDB,
 		NewPool,
 		NewQuerier,
+		NewTransactor,
 	),
 )
 
@@ -30,4 +32,10 @@ var Module = fx.Module("dbmodule",
 //	fx.Provide(dbmodule.AsTracer(newOTelTracer))
 func AsTracer(constructor any) any {
 	return fx.Annotate(constructor, fx.As(new(pgx.QueryTracer)), fx.ResultTags(`group:"pgx_tracers"`))
+}
+
+// AsStartTask annotates a constructor of a StartTask so that the pool runs
+// the task on start, before anything uses the pool.
+func AsStartTask(constructor any) any {
+	return fx.Annotate(constructor, fx.ResultTags(`group:"dbmodule_start_tasks"`))
 }

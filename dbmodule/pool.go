@@ -28,6 +28,18 @@ type PoolParams struct {
 	Logger *zap.Logger `optional:"true"`
 	// Tracers are extra pgx tracers, provided with AsTracer.
 	Tracers []pgx.QueryTracer `group:"pgx_tracers"`
+	// StartTasks run on start before anything uses the pool; see StartTask.
+	StartTasks []StartTask `group:"dbmodule_start_tasks"`
+}
+
+// A StartTask is work that must finish before anything uses the pool, such
+// as applying migrations. The pool's OnStart hook runs every task, in no
+// particular order, after its ping succeeds; anything that depends on the
+// pool starts after that hook. Provide one with AsStartTask. A task with a
+// nil Run is skipped.
+type StartTask struct {
+	Name string
+	Run  func(context.Context) error
 }
 
 // NewPool makes the app's pool and ties it to the app's lifecycle: making it
@@ -65,6 +77,15 @@ func NewPool(p PoolParams) (*pgxpool.Pool, error) {
 				zap.String("database", cc.Database), zap.String("user", cc.User), zap.Int32("max_conns", pool.Config().MaxConns),
 				zap.Stringer("exec_mode", cc.DefaultQueryExecMode))
 			warnIfNoHeadroom(ctx, pool, log)
+			for _, task := range p.StartTasks {
+				if task.Run == nil {
+					continue
+				}
+				if err := task.Run(ctx); err != nil {
+					Close(ctx, pool) //nolint:errcheck // the task's error matters more
+					return fmt.Errorf("%s: %w", task.Name, err)
+				}
+			}
 			return nil
 		},
 		OnStop: func(ctx context.Context) error {
@@ -154,7 +175,7 @@ func ping(ctx context.Context, pool *pgxpool.Pool, cfg config.DB) error {
 	if errors.Is(err, context.DeadlineExceeded) {
 		err = fmt.Errorf("no answer in time (connect timeout %s, ping timeout %s): %w", pc.ConnConfig.ConnectTimeout, pc.PingTimeout, err)
 	}
-	return fmt.Errorf("database at %s (%s) unreachable: %w", address(pc.ConnConfig), cfg.RuntimeVar(), redact(err, raw))
+	return fmt.Errorf("database at %s (%s) unreachable: %w", address(pc.ConnConfig), cfg.RuntimeVar(), config.RedactError(err, raw))
 }
 
 // address describes where a connection goes: host:port, or a unix socket.

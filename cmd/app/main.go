@@ -8,42 +8,32 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
-	"io/fs"
 	"os"
+	"time"
 
-	"github.com/joho/godotenv"
 	"go.uber.org/dig"
+	"go.uber.org/fx"
 
 	"github.com/fxpg/fxpg/app"
+	"github.com/fxpg/fxpg/config"
 )
 
 func main() {
 	envFile := flag.String("env-file", ".env", "file of development variables to load if present; real variables win")
+	startTimeout := flag.Duration("start-timeout", fx.DefaultTimeout, "time allowed for starting, migrations on start (DB_MIGRATE_ON_START) included")
 	flag.Parse()
-	if err := loadEnvFile(*envFile); err != nil {
+	if err := config.LoadDotEnv(*envFile); err != nil {
 		fmt.Fprintln(os.Stderr, "app:", err)
 		os.Exit(2)
 	}
-	os.Exit(run())
-}
-
-func loadEnvFile(path string) error {
-	if os.Getenv("APP_ENV") == "production" {
-		return nil
-	}
-	// godotenv.Load never overrides a variable that is already set.
-	if err := godotenv.Load(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("load %s: %w", path, err)
-	}
-	return nil
+	os.Exit(run(*startTimeout))
 }
 
 // run starts the app, waits for a signal and stops it, returning the exit code.
-func run() int {
-	a := app.New()
+func run(startTimeout time.Duration) int {
+	a := app.New(fx.StartTimeout(startTimeout))
 	startCtx, cancel := context.WithTimeout(context.Background(), a.StartTimeout())
 	defer cancel()
 	if err := a.Start(startCtx); err != nil {

@@ -3,6 +3,7 @@ package dbtest
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
 	"sync"
 	"testing"
@@ -17,6 +18,10 @@ import (
 // Server is the PostgreSQL server of one test binary. The zero value is
 // ready to use; the server starts on first use and stops in Main.
 type Server struct {
+	// Migrations, when set, are applied to the template that Database
+	// clones: goose SQL files at the root of the file system.
+	Migrations fs.FS
+
 	once sync.Once
 	srv  *pgtemp.Server // nil when TEST_DATABASE_URL is used
 	url  string

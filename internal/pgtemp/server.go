@@ -314,8 +314,37 @@ func (s *Server) kill() {
 	if !s.running() {
 		return
 	}
-	syscall.Kill(-s.proc.Process.Pid, syscall.SIGKILL) //nolint:errcheck // it may have exited already
+	pgid := s.proc.Process.Pid
+	syscall.Kill(-pgid, syscall.SIGKILL) //nolint:errcheck // it may have exited already
 	<-s.exited
+	// The backends die a moment after the postmaster; until they have, their
+	// shared memory blocks a new postmaster on this data directory.
+	deadline := time.Now().Add(10 * time.Second)
+	for groupAlive(pgid) && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// groupAlive reports whether a live (not zombie) process is in the process
+// group pgid, by reading /proc; without /proc it reports false.
+func groupAlive(pgid int) bool {
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, path := range stats {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid pgrp ...; comm may hold spaces, so cut at ')'.
+		i := strings.LastIndexByte(string(b), ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) > 2 && f[0] != "Z" && f[2] == strconv.Itoa(pgid) {
+			return true
+		}
+	}
+	return false
 }
 
 // Restart stops the server the fast way and starts it again on the same port.
