@@ -4,7 +4,7 @@ STATICCHECK_VERSION := v0.8.2
 
 SQLC_VERSION := v1.31.1
 
-.PHONY: run test check build deps generate
+.PHONY: run test check build deps generate fuzz
 
 ## run: the service in development mode; on a throwaway local PostgreSQL unless DATABASE_URL or DIRECT_URL is set
 run: deps build
@@ -27,6 +27,10 @@ generate:
 	@command -v sqlc >/dev/null 2>&1 || [ -x "$$($(GO) env GOPATH)/bin/sqlc" ] || \
 		{ echo "installing sqlc $(SQLC_VERSION) (cgo; about six minutes)"; CGO_ENABLED=1 $(GO) install github.com/sqlc-dev/sqlc/cmd/sqlc@$(SQLC_VERSION); }
 	PATH="$$PATH:$$($(GO) env GOPATH)/bin" sqlc generate
+
+## fuzz: five minutes of fuzzing the config parser and URL handling
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzParseDB -fuzztime 5m ./config/
 
 build:
 	$(GO) build -o bin/ ./cmd/...

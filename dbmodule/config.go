@@ -65,20 +65,9 @@ func ParseConfig(cfg config.DB, opts ...Option) (*pgxpool.Config, error) {
 		return nil, fmt.Errorf("database config: %w", err)
 	}
 	name := cfg.RuntimeVar()
-	u, err := url.Parse(raw) // cannot fail: Validate parsed it
+	pc, inURL, err := parseURL(name, raw)
 	if err != nil {
-		return nil, &config.VarError{Var: name, Err: errors.New("is not a valid URL")}
-	}
-	inURL := u.Query()
-	for param := range inURL {
-		if strings.HasPrefix(param, "pool_") && !slices.Contains(strings.Split(poolParams, ", "), param) {
-			return nil, &config.VarError{Var: name, Err: fmt.Errorf("unknown parameter %q (pgxpool knows %s)", param, poolParams)}
-		}
-	}
-
-	pc, err := pgxpool.ParseConfig(raw)
-	if err != nil {
-		return nil, &config.VarError{Var: name, Err: config.RedactError(err, raw)}
+		return nil, err
 	}
 	fill := func(param string, set func()) {
 		if !inURL.Has(param) {
@@ -117,6 +106,49 @@ func ParseConfig(cfg config.DB, opts ...Option) (*pgxpool.Config, error) {
 		pc.ConnConfig.Tracer = tracer
 	}
 	return pc, nil
+}
+
+// MigrationConnConfig returns the settings of a single connection to the
+// migration URL (DIRECT_URL, else DATABASE_URL), parsed by the same rules as
+// the pool's: the URL's pool_* parameters are accepted and left out, and
+// DB_CONNECT_TIMEOUT applies unless the URL sets connect_timeout.
+func MigrationConnConfig(cfg config.DB) (*pgx.ConnConfig, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.WithDefaults()
+	raw, err := cfg.MigrationURL()
+	if err != nil {
+		return nil, fmt.Errorf("database config: %w", err)
+	}
+	pc, inURL, err := parseURL(cfg.MigrationVar(), raw)
+	if err != nil {
+		return nil, err
+	}
+	if !inURL.Has("connect_timeout") {
+		pc.ConnConfig.ConnectTimeout = cfg.ConnectTimeout
+	}
+	return pc.ConnConfig, nil
+}
+
+// parseURL parses the URL in the variable name with pgxpool, returning also
+// the parameters it sets. Its errors name the variable and hide passwords.
+func parseURL(name, raw string) (*pgxpool.Config, url.Values, error) {
+	u, err := url.Parse(raw) // config.DB.Validate has parsed it already
+	if err != nil {
+		return nil, nil, &config.VarError{Var: name, Err: errors.New("is not a valid URL")}
+	}
+	inURL := u.Query()
+	for param := range inURL {
+		if strings.HasPrefix(param, "pool_") && !slices.Contains(strings.Split(poolParams, ", "), param) {
+			return nil, nil, &config.VarError{Var: name, Err: fmt.Errorf("unknown parameter %q (pgxpool knows %s)", param, poolParams)}
+		}
+	}
+	pc, err := pgxpool.ParseConfig(raw)
+	if err != nil {
+		return nil, nil, &config.VarError{Var: name, Err: config.RedactError(err, raw)}
+	}
+	return pc, inURL, nil
 }
 
 // execMode maps DB_QUERY_EXEC_MODE's values, which config has checked, to pgx's.

@@ -34,10 +34,14 @@ func ServerHeadroom(ctx context.Context, q Querier) (Headroom, error) {
 	return h, nil
 }
 
-// warnIfNoHeadroom warns when the pool may open more connections than the
-// server has left: those acquires would fail with "too many clients" under
-// load, long after start-up looked fine.
-func warnIfNoHeadroom(ctx context.Context, pool *pgxpool.Pool, log *zap.Logger) {
+// warnAboutServer warns, once on start, about settings that look fine until
+// load or a pooler proves them wrong:
+//   - the pool may open more connections than the server has left, so that
+//     acquires fail with "too many clients" under load;
+//   - a pooler sits in front of the server (it listens on another port than
+//     the one dialled) while the exec mode prepares named statements, which
+//     PgBouncer before 1.21 in transaction mode loses.
+func warnAboutServer(ctx context.Context, pool *pgxpool.Pool, log *zap.Logger) {
 	h, err := ServerHeadroom(ctx, pool)
 	if err != nil {
 		log.Debug("server connection limits unknown", zap.Error(err))
@@ -46,7 +50,12 @@ func warnIfNoHeadroom(ctx context.Context, pool *pgxpool.Pool, log *zap.Logger) 
 	pc := pool.Config()
 	if h.Port != int(pc.ConnConfig.Port) {
 		// A pooler or proxy is in between: the pool's connections are not
-		// the server's.
+		// the server's, so headroom says nothing about them.
+		switch mode := pc.ConnConfig.DefaultQueryExecMode; mode {
+		case pgx.QueryExecModeCacheStatement, pgx.QueryExecModeDescribeExec:
+			log.Warn("connected through a pooler or proxy, with an exec mode that prepares named statements; "+ExecModeHint,
+				zap.Uint16("port", pc.ConnConfig.Port), zap.Int("server_port", h.Port), zap.Stringer("exec_mode", mode))
+		}
 		return
 	}
 	if maxConns := pc.MaxConns; int(maxConns) > h.Free() {

@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/fx"
 	"go.uber.org/zap"
@@ -52,17 +53,19 @@ func NewPool(p PoolParams) (*pgxpool.Pool, error) {
 		log = zap.NewNop()
 	}
 	log = log.Named("db")
-	pc, err := ParseConfig(p.Config, WithLogger(log), WithTracers(p.Tracers...))
+	loss := new(resetOnConnLoss)
+	pc, err := ParseConfig(p.Config, WithLogger(log), WithTracers(p.Tracers...), WithTracers(loss))
 	if err != nil {
 		return nil, err
 	}
 	gate := holdBackgroundConnects(pc)
 	pool, err := pgxpool.NewWithConfig(gate.ctx, pc)
-	// If the app fails before this hook starts (in fx.New, or in an earlier
-	// OnStart), nothing closes the pool: a failed app is expected to exit.
 	if err != nil {
 		return nil, fmt.Errorf("create database pool: %w", err)
 	}
+	loss.attach(pool)
+	// If the app fails before this hook starts (in fx.New, or in an earlier
+	// OnStart), nothing closes the pool: a failed app is expected to exit.
 	p.Lifecycle.Append(fx.Hook{
 		OnStart: func(ctx context.Context) error {
 			gate.open()
@@ -76,7 +79,7 @@ func NewPool(p PoolParams) (*pgxpool.Pool, error) {
 			log.Info("database pool opened", zap.String("host", cc.Host), zap.Uint16("port", cc.Port),
 				zap.String("database", cc.Database), zap.String("user", cc.User), zap.Int32("max_conns", pool.Config().MaxConns),
 				zap.Stringer("exec_mode", cc.DefaultQueryExecMode))
-			warnIfNoHeadroom(ctx, pool, log)
+			warnAboutServer(ctx, pool, log)
 			for _, task := range p.StartTasks {
 				if task.Run == nil {
 					continue
@@ -143,9 +146,11 @@ func holdBackgroundConnects(pc *pgxpool.Config) startGate {
 }
 
 // Open makes a pool from cfg and pings it, for programs without fx. Close it
-// with Close.
+// with Close. Like NewPool's, the pool resets itself when a query finds its
+// connection lost, so that a database restart costs no more failed queries.
 func Open(ctx context.Context, cfg config.DB, opts ...Option) (*pgxpool.Pool, error) {
-	pc, err := ParseConfig(cfg, opts...)
+	loss := new(resetOnConnLoss)
+	pc, err := ParseConfig(cfg, append(opts, WithTracers(loss))...)
 	if err != nil {
 		return nil, err
 	}
@@ -153,6 +158,7 @@ func Open(ctx context.Context, cfg config.DB, opts ...Option) (*pgxpool.Pool, er
 	if err != nil {
 		return nil, fmt.Errorf("create database pool: %w", err)
 	}
+	loss.attach(pool)
 	if err := ping(ctx, pool, cfg); err != nil {
 		Close(ctx, pool) //nolint:errcheck // the ping error matters more
 		return nil, err
@@ -172,8 +178,14 @@ func ping(ctx context.Context, pool *pgxpool.Pool, cfg config.DB) error {
 		return nil
 	}
 	raw, _ := cfg.RuntimeURL()
-	if errors.Is(err, context.DeadlineExceeded) {
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
 		err = fmt.Errorf("no answer in time (connect timeout %s, ping timeout %s): %w", pc.ConnConfig.ConnectTimeout, pc.PingTimeout, err)
+	case errors.As(err, &pgErr) && pgErr.Code == "08P01" && strings.Contains(pgErr.Message, "unsupported startup parameter"):
+		// PgBouncer refuses settings it cannot track, DB_STATEMENT_TIMEOUT's among them.
+		err = fmt.Errorf("%w; a pooler (PgBouncer) refused a connection setting: leave it out of the URL and DB_STATEMENT_TIMEOUT, "+
+			"and set it on the role instead (ALTER ROLE ... SET statement_timeout = ...), or list it in PgBouncer's ignore_startup_parameters", err)
 	}
 	return fmt.Errorf("database at %s (%s) unreachable: %w", address(pc.ConnConfig), cfg.RuntimeVar(), config.RedactError(err, raw))
 }

@@ -29,18 +29,6 @@ func observed() (*zap.Logger, *observer.ObservedLogs) {
 	return zap.New(core), logs
 }
 
-// waitFor polls cond until it holds, failing the test after a minute.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // withParams adds query parameters to a URL.
 func withParams(t *testing.T, raw string, kv ...string) string {
 	t.Helper()
@@ -140,14 +128,14 @@ func TestMinConnsWaitForStart(t *testing.T) {
 
 	// pgxpool starts its MinConns connects as soon as the pool exists; the
 	// module holds them until the app starts.
-	waitFor(t, "background connects to be held", func() bool { return pool.Stat().ConstructingConns() == 3 })
+	dbtest.WaitFor(t, "background connects to be held", func() bool { return pool.Stat().ConstructingConns() == 3 })
 	if n := connectionsNamed(t, name); n != 0 {
 		t.Fatalf("%d connections opened before start", n)
 	}
 	app.RequireStart()
 	defer app.RequireStop()
 	// The start ping may open one more than the three held back.
-	waitFor(t, "MinConns connections after start", func() bool { return pool.Stat().IdleConns() >= 3 })
+	dbtest.WaitFor(t, "MinConns connections after start", func() bool { return pool.Stat().IdleConns() >= 3 })
 	if n := connectionsNamed(t, name); n < 3 {
 		t.Errorf("server sees %d connections after start, want at least 3", n)
 	}
@@ -256,7 +244,7 @@ func TestStopLetsQueriesInFlightFinish(t *testing.T) {
 		_, err := q.Exec(context.Background(), "SELECT pg_sleep(0.3)")
 		done <- err
 	}()
-	waitFor(t, "the query to be running", func() bool { return pool.Stat().AcquiredConns() == 1 })
+	dbtest.WaitFor(t, "the query to be running", func() bool { return pool.Stat().AcquiredConns() == 1 })
 	app.RequireStop()
 	if err := <-done; err != nil {
 		t.Errorf("query in flight during stop failed: %v", err)
@@ -283,7 +271,7 @@ func TestStopReturnsWhenRowsAreLeaked(t *testing.T) {
 	if err := app.Stop(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Stop with a leaked Rows = %v, want the stop context's deadline", err)
 	}
-	waitFor(t, "the hook's error to be logged", func() bool { return logs.FilterMessage("database pool not closed in time").Len() == 1 })
+	dbtest.WaitFor(t, "the hook's error to be logged", func() bool { return logs.FilterMessage("database pool not closed in time").Len() == 1 })
 	if err := logs.FilterMessage("database pool not closed in time").All()[0].ContextMap()["error"]; !strings.Contains(fmt.Sprint(err), "1 connections still in use") {
 		t.Errorf("logged error %q does not count the connection in use", err)
 	}
@@ -356,5 +344,46 @@ func TestServerHeadroom(t *testing.T) {
 	}
 	if h.MaxConnections != 200 || h.Reserved != 3 || h.Free() != h.MaxConnections-h.Reserved-h.InUse {
 		t.Errorf("headroom = %+v (free %d)", h, h.Free())
+	}
+}
+
+// When backends die under the pool (pg_terminate_backend here; a restart or
+// crash alike), the first query that meets a dead connection fails and the
+// pool drops the rest, so no later query fails.
+func TestPoolDropsDeadConnectionsTogether(t *testing.T) {
+	ctx := context.Background()
+	name := fmt.Sprintf("loss-%d", time.Now().UnixNano())
+	pool, err := dbmodule.Open(ctx, config.DB{URL: withParams(t, pg.URL(t), "application_name", name), MaxConns: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	// Fill the pool with four idle connections.
+	conns := make([]*pgxpool.Conn, 4)
+	for i := range conns {
+		if conns[i], err = pool.Acquire(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range conns {
+		c.Release()
+	}
+	admin, err := pgx.Connect(ctx, pg.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	var killed int
+	if err := admin.QueryRow(ctx, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1", name).Scan(&killed); err != nil || killed != 4 {
+		t.Fatalf("terminated %d backends, %v", killed, err)
+	}
+	failures := 0
+	for range 20 {
+		if _, err := pool.Exec(ctx, "SELECT 1"); err != nil {
+			failures++
+		}
+	}
+	if failures > 1 {
+		t.Errorf("%d of 20 queries failed after the backends died; want at most the first", failures)
 	}
 }

@@ -147,7 +147,7 @@ func (l *QueryLogger) TraceConnectEnd(ctx context.Context, data pgx.TraceConnect
 func (l *QueryLogger) check(took time.Duration, err error, msg string) *zapcore.CheckedEntry {
 	switch {
 	case preparedStatementLost(err):
-		return l.Logger.Check(zap.ErrorLevel, msg+" failed: "+ExecModeHint)
+		return l.Logger.Check(zap.ErrorLevel, msg+" failed, its prepared statement gone; "+ExecModeHint)
 	case took >= l.SlowQueryThreshold && l.SlowQueryThreshold > 0:
 		return l.Logger.Check(zap.WarnLevel, "slow "+msg)
 	}
@@ -216,5 +216,5 @@ func preparedStatementLost(err error) bool {
 
 // ExecModeHint is the advice logged with the errors that a transaction-mode
 // pooler causes under pgx's default statement cache.
-const ExecModeHint = "the database is behind a pooler in transaction mode (PgBouncer before 1.21, or without max_prepared_statements) " +
-	"that loses prepared statements: set DB_QUERY_EXEC_MODE=exec (or default_query_exec_mode=exec in DATABASE_URL)"
+const ExecModeHint = "a pooler in transaction mode (PgBouncer before 1.21, or without max_prepared_statements) loses prepared statements: " +
+	"behind one, set DB_QUERY_EXEC_MODE=exec (or default_query_exec_mode=exec in DATABASE_URL)"

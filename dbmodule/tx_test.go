@@ -15,6 +15,7 @@ import (
 	"go.uber.org/fx/fxtest"
 
 	"github.com/fxpg/fxpg/dbmodule"
+	"github.com/fxpg/fxpg/dbmodule/dbtest"
 )
 
 // txPool opens a pool on a database of the test's own with an accounts table.
@@ -118,7 +119,7 @@ func TestInTxHonoursContext(t *testing.T) {
 		t.Errorf("InTx past its deadline = %v", err)
 	}
 	// The interrupted connection is closed and leaves the pool.
-	waitFor(t, "the connection to be released", func() bool { return pool.Stat().AcquiredConns() == 0 })
+	dbtest.WaitFor(t, "the connection to be released", func() bool { return pool.Stat().AcquiredConns() == 0 })
 }
 
 func TestInTxOptions(t *testing.T) {

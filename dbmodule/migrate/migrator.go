@@ -5,17 +5,16 @@ import (
 	"database/sql"
 	"fmt"
 	"io/fs"
-	"net/url"
 	"path"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 	"go.uber.org/zap"
 
 	"github.com/fxpg/fxpg/config"
+	"github.com/fxpg/fxpg/dbmodule"
 )
 
 // Migrator applies the goose SQL migrations of a file system to the database
@@ -36,21 +35,11 @@ func New(cfg config.DB, fsys fs.FS, log *zap.Logger) (*Migrator, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	cfg = cfg.WithDefaults()
-	raw, err := cfg.MigrationURL()
+	cc, err := dbmodule.MigrationConnConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("migrations: %w", err)
 	}
-	cc, err := pgx.ParseConfig(raw)
-	if err != nil {
-		return nil, &config.VarError{Var: cfg.MigrationVar(), Err: config.RedactError(err, raw)}
-	}
-	if !paramInURL(raw, "connect_timeout") {
-		cc.ConnectTimeout = cfg.ConnectTimeout
-	}
+	raw, _ := cfg.MigrationURL() // for redacting errors
 	db := stdlib.OpenDB(*cc)
 	// One connection holds the lock, one runs migrations.
 	db.SetMaxOpenConns(2)
@@ -187,10 +176,4 @@ func (m *Migrator) locked(ctx context.Context, fn func() error) error {
 // wrap adds context to err and removes any password from it.
 func (m *Migrator) wrap(what string, err error) error {
 	return fmt.Errorf("%s: %w", what, config.RedactError(err, m.url))
-}
-
-// paramInURL reports whether the URL raw sets the query parameter name.
-func paramInURL(raw, name string) bool {
-	u, err := url.Parse(raw)
-	return err == nil && u.Query().Has(name)
 }

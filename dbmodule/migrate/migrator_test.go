@@ -166,6 +166,21 @@ func TestMigrationsUseTheDirectURL(t *testing.T) {
 	}
 }
 
+// One URL often serves as both DATABASE_URL and DIRECT_URL, with pool
+// settings in it; they must not reach the server as settings.
+func TestMigrationsIgnorePoolParameters(t *testing.T) {
+	t.Parallel()
+	db := pg.Database(t)
+	m := newMigrator(t, config.DB{DirectURL: db.URL + "&pool_max_conns=5&pool_max_conn_lifetime=10m"})
+	if _, err := m.Up(context.Background()); err != nil {
+		t.Errorf("Up over a URL with pool parameters: %v", err)
+	}
+	if _, err := migrate.New(config.DB{DirectURL: db.URL + "&pool_max_connz=5"}, store.Migrations(), nil); err == nil ||
+		!strings.Contains(err.Error(), "DIRECT_URL") {
+		t.Errorf("New with an unknown pool parameter = %v, want an error naming DIRECT_URL", err)
+	}
+}
+
 func TestMigratorErrors(t *testing.T) {
 	t.Parallel()
 	if _, err := migrate.New(config.DB{}, store.Migrations(), nil); err == nil ||

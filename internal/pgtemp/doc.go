@@ -7,6 +7,9 @@
 // trust over the socket. Running as root, which PostgreSQL refuses, it runs the
 // server as the postgres system user.
 //
+// StartBouncer puts a PgBouncer in front of a server, in transaction mode by
+// default, for tests of what poolers do to a client.
+//
 // initdb runs once per machine and binary version: the cluster it makes is
 // kept in the temp directory and copied for each new server, which is many
 // times faster than initdb and lets many test binaries start servers at once.
