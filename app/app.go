@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxevent"
 	"go.uber.org/zap"
@@ -11,6 +14,8 @@ import (
 
 	"github.com/fxpg/fxpg/config"
 	"github.com/fxpg/fxpg/dbmodule"
+	"github.com/fxpg/fxpg/dbmodule/dbmetrics"
+	"github.com/fxpg/fxpg/dbmodule/dbtrace"
 	"github.com/fxpg/fxpg/dbmodule/migrate"
 	"github.com/fxpg/fxpg/httpserver"
 	"github.com/fxpg/fxpg/store"
@@ -29,8 +34,15 @@ var Module = fx.Options(
 	migrate.Module,
 	fx.Supply(migrate.Files{FS: store.Migrations()}),
 	store.Module,
+	dbmetrics.Module,
+	dbtrace.Module, // spans with DB_TRACING=true, for an app that provides a trace.TracerProvider
+	fx.Provide(
+		NewMetricsRegistry,
+		func(r *prometheus.Registry) prometheus.Registerer { return r },
+		func(r *prometheus.Registry) prometheus.Gatherer { return r },
+	),
 	httpserver.Module,
-	fx.Provide(httpserver.AsCheck(databaseCheck)),
+	fx.Provide(httpserver.AsCheck(databaseCheck), httpserver.AsRoute(metricsRoute)),
 )
 
 // New builds the service; opts come last, so they can replace any part of it.
@@ -42,6 +54,25 @@ func New(opts ...fx.Option) *fx.App {
 // an app whose Querier is a fake is ready without one.
 func databaseCheck(q dbmodule.Querier) httpserver.Check {
 	return httpserver.Check{Name: "database", Check: func(ctx context.Context) error { return dbmodule.Ping(ctx, q) }}
+}
+
+// NewMetricsRegistry makes the service's Prometheus registry, with the Go
+// runtime's and the process's metrics; the database's join it through
+// dbmetrics.Module. Each app has its own, so two apps in one process (as in
+// tests) do not collide. Replace it with fx.Replace(yourRegistry); the
+// Registerer and Gatherer the app provides follow it.
+func NewMetricsRegistry() *prometheus.Registry {
+	r := prometheus.NewRegistry()
+	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return r
+}
+
+// metricsRoute serves the registry at GET /metrics in Prometheus's formats.
+func metricsRoute(g prometheus.Gatherer, log *zap.Logger) httpserver.Route {
+	return httpserver.Route{Pattern: "GET /metrics", Handler: promhttp.HandlerFor(g, promhttp.HandlerOpts{
+		ErrorLog:      zap.NewStdLog(log.Named("metrics")),
+		ErrorHandling: promhttp.ContinueOnError, // serve what was gathered; a broken collector is logged
+	})}
 }
 
 // NewLogger makes the service's logger: console output in development, JSON

@@ -1,19 +1,24 @@
 package app_test
 
 import (
+	"os"
 	"testing"
 
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxtest"
-	"go.uber.org/goleak"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
 	"github.com/fxpg/fxpg/app"
 	"github.com/fxpg/fxpg/config"
+	"github.com/fxpg/fxpg/dbmodule/dbtest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// pg is a PostgreSQL server for the tests that start the service, started
+// on first use; Main also checks that no goroutine outlives the tests.
+var pg dbtest.Server
+
+func TestMain(m *testing.M) { os.Exit(pg.Main(m)) }
 
 func TestNewLogger(t *testing.T) {
 	for _, tt := range []struct {

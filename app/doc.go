@@ -1,8 +1,11 @@
 // Package app composes the service: a zap logger, fx's event log on it, the
 // database module with its migrations (applied on start when
-// DB_MIGRATE_ON_START=true) and typed queries, and the HTTP server with its
-// probes. It holds no logic of
-// its own; tests build the same app with New and replace what they need:
+// DB_MIGRATE_ON_START=true) and typed queries, the database's Prometheus
+// metrics in a registry of the app's own (NewMetricsRegistry) served at
+// GET /metrics, OpenTelemetry tracing when DB_TRACING=true and the app
+// provides a trace.TracerProvider, and the HTTP server with its probes. It
+// holds no logic of its own; tests build the same app with New and replace
+// what they need:
 //
 //	app.New(fx.Replace(config.DB{URL: testURL}))
 package app

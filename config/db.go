@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -63,6 +62,13 @@ type DB struct {
 	// MigrateOnStart makes an app that includes the migrate module apply
 	// pending migrations when it starts, before anything uses the pool.
 	MigrateOnStart bool `env:"DB_MIGRATE_ON_START"`
+
+	// Tracing adds OpenTelemetry spans for queries to an app that includes
+	// the dbtrace module and provides a trace.TracerProvider; default false.
+	Tracing bool `env:"DB_TRACING"`
+	// TraceQueryArgs records argument values in spans, which may hold
+	// personal data or secrets; default false. Spans always carry the SQL.
+	TraceQueryArgs bool `env:"DB_TRACE_QUERY_ARGS"`
 }
 
 // ParseDB reads the database settings from environ, a map of variable names to
@@ -241,11 +247,9 @@ func (c DB) resolve(name string) (string, error) {
 // String describes c with passwords hidden, so that printing a DB with %v or
 // %+v never leaks one.
 func (c DB) String() string {
-	return fmt.Sprintf("{URL:%s DirectURL:%s MaxConns:%d MinConns:%d MinIdleConns:%d MaxConnIdleTime:%s MaxConnLifetime:%s "+
-		"ConnectTimeout:%s HealthCheckPeriod:%s PingTimeout:%s QueryExecMode:%s StatementTimeout:%s SlowQueryThreshold:%s LogQueryArgs:%t MigrateOnStart:%t}",
-		RedactURL(c.URL), RedactURL(c.DirectURL), c.MaxConns, c.MinConns, c.MinIdleConns, c.MaxConnIdleTime, c.MaxConnLifetime,
-		c.ConnectTimeout, c.HealthCheckPeriod, c.PingTimeout, strconv.Quote(c.QueryExecMode), c.StatementTimeout, c.SlowQueryThreshold, c.LogQueryArgs,
-		c.MigrateOnStart)
+	c.URL, c.DirectURL = RedactURL(c.URL), RedactURL(c.DirectURL)
+	type fields DB // the same fields, without this method
+	return fmt.Sprintf("%+v", fields(c))
 }
 
 // GoString is String, for %#v.

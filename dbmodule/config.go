@@ -97,9 +97,10 @@ func ParseConfig(cfg config.DB, opts ...Option) (*pgxpool.Config, error) {
 			pc.MinConns, pc.MinIdleConns, pc.MaxConns)}
 	}
 	if pc.ConnConfig.ConnectTimeout <= 0 {
-		// pgx treats zero as "no timeout"; a hung connect would then hold an
-		// Acquire until its context ends, or pgxpool's two-minute backstop.
-		pc.ConnConfig.ConnectTimeout = config.DefaultConnectTimeout
+		// connect_timeout=0 in the URL means "no timeout" to pgx; a hung
+		// connect would then hold an Acquire until its context ends, or
+		// pgxpool's two-minute backstop. DB_CONNECT_TIMEOUT applies instead.
+		pc.ConnConfig.ConnectTimeout = cfg.ConnectTimeout
 	}
 
 	if tracer := newTracer(cfg, o); tracer != nil {

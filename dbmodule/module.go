@@ -34,6 +34,12 @@ func AsTracer(constructor any) any {
 	return fx.Annotate(constructor, fx.As(new(pgx.QueryTracer)), fx.ResultTags(`group:"pgx_tracers"`))
 }
 
+// AsTracers is AsTracer for a constructor of a []pgx.QueryTracer, which may
+// be empty: for tracing that a setting turns on.
+func AsTracers(constructor any) any {
+	return fx.Annotate(constructor, fx.ResultTags(`group:"pgx_tracers,flatten"`))
+}
+
 // AsStartTask annotates a constructor of a StartTask so that the pool runs
 // the task on start, before anything uses the pool.
 func AsStartTask(constructor any) any {

@@ -1,5 +1,6 @@
 // Command app runs the service: the database pool and the HTTP server with
-// /healthz and /readyz, until SIGINT or SIGTERM, then shuts down gracefully.
+// /healthz, /readyz and /metrics, until SIGINT or SIGTERM, then shuts down
+// gracefully.
 //
 // Settings come from the environment (see .env.example). Unless APP_ENV is
 // production in the real environment, variables are also read from the file

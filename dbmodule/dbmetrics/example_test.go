@@ -1,0 +1,110 @@
+package dbmetrics_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"go.uber.org/fx"
+
+	"github.com/fxpg/fxpg/config"
+	"github.com/fxpg/fxpg/dbmodule"
+	"github.com/fxpg/fxpg/dbmodule/dbmetrics"
+)
+
+// databaseURL stands for the URL of a database; here, the test server's.
+func databaseURL() string {
+	url, err := pg.Start()
+	if err != nil {
+		panic(err)
+	}
+	return url
+}
+
+// labelsOf writes a series' labels as Prometheus does.
+func labelsOf(m *dto.Metric) string {
+	var pairs []string
+	for _, l := range m.GetLabel() {
+		pairs = append(pairs, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
+	}
+	return "{" + strings.Join(pairs, ",") + "}"
+}
+
+// An fx app adds Module and gives it the registry its /metrics serves.
+func Example() {
+	reg := prometheus.NewRegistry()
+	app := fx.New(
+		dbmodule.Module,
+		dbmetrics.Module,
+		fx.Supply(fx.Annotate(reg, fx.As(new(prometheus.Registerer)))),
+		fx.Replace(config.DB{URL: databaseURL(), MaxConns: 4}),
+		fx.NopLogger,
+		fx.Invoke(func(lc fx.Lifecycle, q dbmodule.Querier) {
+			lc.Append(fx.StartHook(func(ctx context.Context) error {
+				_, err := q.Exec(ctx, "SELECT 1")
+				return err
+			}))
+		}),
+	)
+	if err := app.Start(context.Background()); err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer app.Stop(context.Background()) //nolint:errcheck // example
+	families, err := reg.Gather()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, f := range families {
+		switch f.GetName() {
+		case "pgxpool_max_connections":
+			fmt.Println(f.GetName(), f.GetMetric()[0].GetGauge().GetValue())
+		case dbmetrics.StatementDurationName:
+			for _, m := range f.GetMetric() {
+				if n := m.GetHistogram().GetSampleCount(); n > 0 {
+					fmt.Println(f.GetName(), labelsOf(m))
+				}
+			}
+		}
+	}
+	// Output:
+	// pgx_statement_duration_seconds {operation="query",outcome="ok"}
+	// pgxpool_max_connections 4
+}
+
+// Without fx, register a PoolCollector and a QueryTracer yourself; labels
+// tell the pools of one process apart.
+func ExampleNewQueryTracer() {
+	ctx := context.Background()
+	reg := prometheus.NewRegistry()
+	labels := prometheus.Labels{"pool": "reports"}
+	tracer, err := dbmetrics.NewQueryTracer(labels)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	pool, err := dbmodule.Open(ctx, config.DB{URL: databaseURL()}, dbmodule.WithTracers(tracer))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer dbmodule.Close(ctx, pool) //nolint:errcheck // example
+	reg.MustRegister(tracer, dbmetrics.NewPoolCollector(pool, labels))
+
+	_, err = pool.Exec(ctx, "SELECT 1/0")
+	fmt.Println("query failed:", err != nil)
+	families, _ := reg.Gather()
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			if f.GetName() == dbmetrics.StatementDurationName && m.GetHistogram().GetSampleCount() > 0 {
+				fmt.Println(f.GetName(), labelsOf(m), m.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	// Output:
+	// query failed: true
+	// pgx_statement_duration_seconds {operation="query",outcome="error",pool="reports"} 1
+}

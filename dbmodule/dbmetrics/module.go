@@ -1,0 +1,88 @@
+package dbmetrics
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/fx"
+	"go.uber.org/zap"
+
+	"github.com/fxpg/fxpg/dbmodule"
+)
+
+// Module exports the app's pool to Prometheus: a QueryTracer joins the
+// pool's tracers, and a PoolCollector reads the pool's statistics. Both are
+// registered with the app's prometheus.Registerer, or
+// prometheus.DefaultRegisterer when the app provides none, and unregistered
+// when the app stops.
+//
+// The tracer is made only when the pool is, and the collector only when the
+// app's dbmodule.Querier is the pool: with a fake Querier, nothing connects.
+var Module = fx.Module("dbmetrics",
+	fx.Provide(dbmodule.AsTracer(NewRegisteredQueryTracer)),
+	fx.Invoke(RegisterPoolCollector),
+)
+
+// Params are the dependencies of the module's constructors.
+type Params struct {
+	fx.In
+
+	Lifecycle fx.Lifecycle
+	// Registerer receives the metrics; prometheus.DefaultRegisterer when
+	// the app provides none.
+	Registerer prometheus.Registerer `optional:"true"`
+	Logger     *zap.Logger           `optional:"true"`
+}
+
+// NewRegisteredQueryTracer is NewQueryTracer for fx: the tracer is
+// registered with p.Registerer until the app stops.
+func NewRegisteredQueryTracer(p Params) (*QueryTracer, error) {
+	t, err := NewQueryTracer(nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := register(p, t); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// CollectorParams are RegisterPoolCollector's dependencies.
+type CollectorParams struct {
+	fx.In
+
+	Params
+	Querier dbmodule.Querier
+}
+
+// RegisterPoolCollector registers a PoolCollector of the app's pool with
+// p.Registerer until the app stops. It asks for the Querier, not the pool,
+// so that an app whose Querier is a fake builds no pool: such a Querier has
+// no statistics, and nothing is registered.
+func RegisterPoolCollector(p CollectorParams) error {
+	pool, ok := p.Querier.(Stater)
+	if !ok {
+		if p.Logger != nil {
+			p.Logger.Named("db").Debug("no pool statistics to export: the Querier is not a pool", zap.String("querier", fmt.Sprintf("%T", p.Querier)))
+		}
+		return nil
+	}
+	return register(p.Params, NewPoolCollector(pool, nil))
+}
+
+// register registers c until the app stops.
+func register(p Params, c prometheus.Collector) error {
+	reg := p.Registerer
+	if reg == nil {
+		reg = prometheus.DefaultRegisterer
+	}
+	if err := reg.Register(c); err != nil {
+		if errors.As(err, new(prometheus.AlreadyRegisteredError)) {
+			err = fmt.Errorf("%w (another pool's metrics are registered there: give each app a prometheus.Registry of its own)", err)
+		}
+		return fmt.Errorf("register database metrics: %w", err)
+	}
+	p.Lifecycle.Append(fx.StopHook(func() { reg.Unregister(c) }))
+	return nil
+}
