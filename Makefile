@@ -4,7 +4,7 @@ STATICCHECK_VERSION := v0.8.2
 
 SQLC_VERSION := v1.31.1
 
-.PHONY: run test check build deps generate fuzz
+.PHONY: run test check build deps generate fuzz bench
 
 ## run: the service in development mode; on a throwaway local PostgreSQL unless DATABASE_URL or DIRECT_URL is set
 run: deps build
@@ -28,12 +28,19 @@ generate:
 		{ echo "installing sqlc $(SQLC_VERSION) (cgo; about six minutes)"; CGO_ENABLED=1 $(GO) install github.com/sqlc-dev/sqlc/cmd/sqlc@$(SQLC_VERSION); }
 	PATH="$$PATH:$$($(GO) env GOPATH)/bin" sqlc generate
 
+## bench: the full benchmark against raw pgxpool, database/sql and pgbench (about 15 minutes), into docs/
+bench: deps build
+	@./scripts/ensure-deps hyperfine
+	CGO_ENABLED=0 $(GO) build -o bin/cycle/ ./bench/cycle/...
+	bin/dbbench -out docs -app bin/app -cycle bin/cycle
+
 ## fuzz: five minutes of fuzzing the config parser and URL handling
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseDB -fuzztime 5m ./config/
 
+# Static binaries: no libc, a pure-Go DNS resolver, and a smaller footprint.
 build:
-	$(GO) build -o bin/ ./cmd/...
+	CGO_ENABLED=0 $(GO) build -o bin/ ./cmd/...
 
 deps:
 	@./scripts/ensure-deps

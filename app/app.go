@@ -2,8 +2,10 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -15,7 +17,6 @@ import (
 	"github.com/fxpg/fxpg/config"
 	"github.com/fxpg/fxpg/dbmodule"
 	"github.com/fxpg/fxpg/dbmodule/dbmetrics"
-	"github.com/fxpg/fxpg/dbmodule/dbtrace"
 	"github.com/fxpg/fxpg/dbmodule/migrate"
 	"github.com/fxpg/fxpg/httpserver"
 	"github.com/fxpg/fxpg/store"
@@ -35,7 +36,10 @@ var Module = fx.Options(
 	fx.Supply(migrate.Files{FS: store.Migrations()}),
 	store.Module,
 	dbmetrics.Module,
-	dbtrace.Module, // spans with DB_TRACING=true, for an app that provides a trace.TracerProvider
+	// The service has no trace exporter, so it leaves dbtrace out, and with
+	// it OpenTelemetry's weight; asked to trace, it says so rather than
+	// ignore the setting.
+	fx.Provide(dbmodule.AsTracers(refuseTracing)),
 	fx.Provide(
 		NewMetricsRegistry,
 		func(r *prometheus.Registry) prometheus.Registerer { return r },
@@ -54,6 +58,17 @@ func New(opts ...fx.Option) *fx.App {
 // an app whose Querier is a fake is ready without one.
 func databaseCheck(q dbmodule.Querier) httpserver.Check {
 	return httpserver.Check{Name: "database", Check: func(ctx context.Context) error { return dbmodule.Ping(ctx, q) }}
+}
+
+// refuseTracing stands where dbtrace.Module would, among the pool's
+// tracers: it adds none, and fails start when DB_TRACING asks for spans,
+// which this service has nowhere to send.
+func refuseTracing(cfg config.DB) ([]pgx.QueryTracer, error) {
+	if cfg.Tracing {
+		return nil, &config.VarError{Var: "DB_TRACING", Err: errors.New("is true, but this service has no trace exporter: " +
+			"compose dbtrace.Module and a trace.TracerProvider into your own app, or set DB_TRACING=false")}
+	}
+	return nil, nil
 }
 
 // NewMetricsRegistry makes the service's Prometheus registry, with the Go

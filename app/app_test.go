@@ -1,7 +1,9 @@
 package app_test
 
 import (
+	"context"
 	"os"
+	"strings"
 	"testing"
 
 	"go.uber.org/fx"
@@ -50,5 +52,13 @@ func TestModuleComposes(t *testing.T) {
 	// outside world; starting it is lifecycle_test.go's job.
 	if err := fx.ValidateApp(app.Module, fx.Replace(config.DB{URL: "postgres://localhost/db"}), fx.Replace(zap.NewNop())); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestTracingIsRefusedClearly(t *testing.T) {
+	a := app.New(fx.Replace(config.DB{URL: "postgres://localhost/db", Tracing: true}, config.App{HTTPAddr: "127.0.0.1:0"}, zap.NewNop()), fx.NopLogger)
+	err := a.Start(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "DB_TRACING") || !strings.Contains(err.Error(), "dbtrace.Module") {
+		t.Errorf("app with DB_TRACING=true = %v, want a refusal naming the variable and the fix", err)
 	}
 }

@@ -25,6 +25,12 @@ func checkURL(raw string) error {
 	if err != nil {
 		return urlError(err)
 	}
+	if atAfterAuthority(raw) {
+		return errors.New("has an @ after the host" + encodeHint)
+	}
+	if strings.Contains(raw, "#") {
+		return errors.New("has a # (a URL fragment)" + encodeHint)
+	}
 	// libpq lists several hosts separated by commas; net/url checks only the
 	// last port.
 	for _, hostPort := range strings.Split(u.Host, ",") {
@@ -62,6 +68,21 @@ func urlError(err error) error {
 	return errors.New("is not a valid URL" + encodeHint)
 }
 
+// atAfterAuthority reports an unencoded @ in the path, query or fragment of
+// raw. It most likely ended a password holding an unencoded /, ? or #, which
+// ended the authority early: the rest of the password is then read as a
+// path, query or fragment, and shown wherever those are.
+func atAfterAuthority(raw string) bool {
+	_, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return false
+	}
+	if end := strings.IndexAny(rest, "/?#"); end >= 0 {
+		return strings.Contains(rest[end:], "@")
+	}
+	return false
+}
+
 // portOf returns the port of host[:port] or [ipv6][:port], or "".
 func portOf(hostPort string) string {
 	if strings.HasPrefix(hostPort, "[") {
@@ -86,9 +107,11 @@ func RedactURL(raw string) string {
 		return ""
 	}
 	u, err := url.Parse(raw)
-	if err != nil {
+	if err != nil || atAfterAuthority(raw) {
+		// The password may be anywhere in it.
 		return "(invalid URL, not shown)"
 	}
+	u.Fragment, u.RawFragment = "", ""
 	if _, ok := u.User.Password(); ok {
 		u.User = url.UserPassword(u.User.Username(), hidden)
 	}

@@ -64,6 +64,9 @@ func NewPool(p PoolParams) (*pgxpool.Pool, error) {
 		return nil, fmt.Errorf("create database pool: %w", err)
 	}
 	loss.attach(pool)
+	// The server check runs after start, off its critical path; stopping
+	// the app waits for it.
+	var waitCheck func()
 	// If the app fails before this hook starts (in fx.New, or in an earlier
 	// OnStart), nothing closes the pool: a failed app is expected to exit.
 	p.Lifecycle.Append(fx.Hook{
@@ -79,7 +82,6 @@ func NewPool(p PoolParams) (*pgxpool.Pool, error) {
 			log.Info("database pool opened", zap.String("host", cc.Host), zap.Uint16("port", cc.Port),
 				zap.String("database", cc.Database), zap.String("user", cc.User), zap.Int32("max_conns", pool.Config().MaxConns),
 				zap.Stringer("exec_mode", cc.DefaultQueryExecMode))
-			warnAboutServer(ctx, pool, log)
 			for _, task := range p.StartTasks {
 				if task.Run == nil {
 					continue
@@ -89,9 +91,13 @@ func NewPool(p PoolParams) (*pgxpool.Pool, error) {
 					return fmt.Errorf("%s: %w", task.Name, err)
 				}
 			}
+			waitCheck = checkServerInBackground(pool, log)
 			return nil
 		},
 		OnStop: func(ctx context.Context) error {
+			if waitCheck != nil {
+				waitCheck()
+			}
 			if err := Close(ctx, pool); err != nil {
 				log.Error("database pool not closed in time", zap.Error(err))
 				return err

@@ -241,10 +241,20 @@ func TestStopLetsQueriesInFlightFinish(t *testing.T) {
 
 	done := make(chan error, 1)
 	go func() {
-		_, err := q.Exec(context.Background(), "SELECT pg_sleep(0.3)")
+		_, err := q.Exec(context.Background(), "SELECT pg_sleep(0.3) AS in_flight")
 		done <- err
 	}()
-	dbtest.WaitFor(t, "the query to be running", func() bool { return pool.Stat().AcquiredConns() == 1 })
+	admin, err := pgx.Connect(context.Background(), pg.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(context.Background())
+	dbtest.WaitFor(t, "the query to run on the server", func() bool {
+		var n int
+		err := admin.QueryRow(context.Background(),
+			"SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%AS in_flight'").Scan(&n)
+		return err == nil && n == 1
+	})
 	app.RequireStop()
 	if err := <-done; err != nil {
 		t.Errorf("query in flight during stop failed: %v", err)
@@ -323,7 +333,10 @@ func TestWarnsWhenServerHasTooFewConnections(t *testing.T) {
 		fx.Invoke(func(*pgxpool.Pool) {}))
 	app.RequireStart()
 	defer app.RequireStop()
-	warned := logs.FilterMessage("DB_MAX_CONNS exceeds the connections the server has free").All()
+	// The check runs after start, in the background.
+	const msg = "DB_MAX_CONNS exceeds the connections the server has free"
+	dbtest.WaitFor(t, "the headroom warning", func() bool { return logs.FilterMessage(msg).Len() > 0 })
+	warned := logs.FilterMessage(msg).All()
 	if len(warned) != 1 {
 		t.Fatalf("want one headroom warning, got %d", len(warned))
 	}

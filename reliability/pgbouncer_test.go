@@ -19,6 +19,7 @@ import (
 
 	"github.com/fxpg/fxpg/config"
 	"github.com/fxpg/fxpg/dbmodule"
+	"github.com/fxpg/fxpg/dbmodule/dbtest"
 	"github.com/fxpg/fxpg/dbmodule/migrate"
 	"github.com/fxpg/fxpg/internal/pgtemp"
 	"github.com/fxpg/fxpg/store"
@@ -121,6 +122,7 @@ func TestThroughPgBouncer(t *testing.T) {
 
 	t.Run("cache_statement: statements lost, and the log says the fix", func(t *testing.T) {
 		q, tx, logs := pooledApp(t, config.DB{URL: bouncer.URL("postgres"), DirectURL: srv.URL("postgres")})
+		dbtest.WaitFor(t, "the start-up check", func() bool { return logs.FilterMessageSnippet("connected through a pooler").Len() > 0 })
 		warned := logs.FilterMessageSnippet("connected through a pooler").All()
 		if len(warned) != 1 || !strings.Contains(warned[0].Message, "DB_QUERY_EXEC_MODE=exec") {
 			t.Errorf("no start-up warning naming the fix: %v", logTexts(logs))

@@ -35,6 +35,9 @@ func main() {
 // run starts the app, waits for a signal and stops it, returning the exit code.
 func run(startTimeout time.Duration) int {
 	a := app.New(fx.StartTimeout(startTimeout))
+	// Wait before Start, so that SIGINT or SIGTERM arriving while the app
+	// starts stops it gracefully instead of killing the process.
+	signals := a.Wait()
 	startCtx, cancel := context.WithTimeout(context.Background(), a.StartTimeout())
 	defer cancel()
 	if err := a.Start(startCtx); err != nil {
@@ -42,7 +45,7 @@ func run(startTimeout time.Duration) int {
 		fmt.Fprintln(os.Stderr, "app: start:", dig.RootCause(err))
 		return 1
 	}
-	sig := <-a.Wait()
+	sig := <-signals
 	stopCtx, cancel := context.WithTimeout(context.Background(), a.StopTimeout())
 	defer cancel()
 	if err := a.Stop(stopCtx); err != nil {

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"net/url"
 	"testing"
+	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver pgtestdb connects with
 	"github.com/peterldowns/pgtestdb"
@@ -35,6 +36,7 @@ func (s *Server) Database(t testing.TB) config.DB {
 		t.Fatalf("dbtest: server URL: %v", config.RedactError(err, s.URL(t)))
 	}
 	password, _ := base.User.Password()
+	start := time.Now()
 	db := pgtestdb.Custom(t, pgtestdb.Config{
 		DriverName:                "pgx",
 		Host:                      base.Hostname(),
@@ -45,6 +47,7 @@ func (s *Server) Database(t testing.TB) config.DB {
 		Options:                   base.RawQuery,
 		ForceTerminateConnections: true,
 	}, templateMigrator{t: t, fsys: s.Migrations})
+	t.Logf("dbtest: database %s ready in %s (the first also builds the template)", db.Database, time.Since(start).Round(time.Millisecond))
 	return config.DB{URL: db.URL()}
 }
 

@@ -45,12 +45,28 @@ func NewMigrator(p Params) (*Migrator, error) {
 	return m, nil
 }
 
-func migrateOnStart(cfg config.DB, m *Migrator) dbmodule.StartTask {
-	if !cfg.MigrateOnStart {
+// migrateOnStart makes the start task, which opens a Migrator of its own
+// only when there is work for it: most starts have none, and need not pay
+// for one.
+func migrateOnStart(p taskParams) dbmodule.StartTask {
+	if !p.Config.MigrateOnStart {
 		return dbmodule.StartTask{Name: "migrations"}
 	}
 	return dbmodule.StartTask{Name: "migrations", Run: func(ctx context.Context) error {
-		_, err := m.Up(ctx)
+		m, err := New(p.Config, p.Files.FS, p.Logger)
+		if err != nil {
+			return err
+		}
+		defer m.Close()
+		_, err = m.Up(ctx)
 		return err
 	}}
+}
+
+type taskParams struct {
+	fx.In
+
+	Config config.DB
+	Files  Files
+	Logger *zap.Logger `optional:"true"`
 }

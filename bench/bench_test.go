@@ -1,0 +1,149 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+// env is the benchmarks' server, started on first use and stopped by TestMain.
+var (
+	envOnce sync.Once
+	env     *Env
+	envErr  error
+)
+
+func testEnv(tb testing.TB) *Env {
+	tb.Helper()
+	envOnce.Do(func() { env, envErr = Setup(context.Background(), true) })
+	if envErr != nil {
+		tb.Fatal(envErr)
+	}
+	return env
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if env != nil {
+		env.Close()
+	}
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goroutines outlived the tests:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// BenchmarkQueryRow times one goroutine's queries through each Go contender,
+// with allocations: go test -bench QueryRow -benchmem ./bench/
+func BenchmarkQueryRow(b *testing.B) {
+	e := testEnv(b)
+	ctx := context.Background()
+	for _, wl := range []string{"select1", execWorkload, "point"} {
+		w := Workload{Name: wl}
+		for _, name := range []string{Module, RawPgx, PgxStdlib, LibPQ} {
+			b.Run(wl+"/"+strings.ReplaceAll(name, "/", "-"), func(b *testing.B) {
+				c, err := newClient(ctx, name, e.URL(TCP), "")
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer c.Close()
+				o := c.op(w)
+				r := newRand(1)
+				if err := o(ctx, r); err != nil {
+					b.Fatal(err)
+				}
+				b.ReportAllocs()
+				for b.Loop() {
+					if err := o(ctx, r); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkParallel runs the point lookup from 8 goroutines on pools of 10.
+func BenchmarkParallel(b *testing.B) {
+	e := testEnv(b)
+	ctx := context.Background()
+	w := Workload{Name: "point"}
+	for _, name := range []string{Module, RawPgx, PgxStdlib, LibPQ} {
+		b.Run(strings.ReplaceAll(name, "/", "-"), func(b *testing.B) {
+			c, err := newClient(ctx, name, e.URL(TCP), "")
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			o := c.op(w)
+			b.SetParallelism(max(1, 8/runtime.GOMAXPROCS(0)))
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				r := newRand(uint64(time.Now().UnixNano()))
+				for pb.Next() {
+					if err := o(ctx, r); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
+
+// TestRunAndReport runs a small plan end to end, every contender, workload
+// and PgBouncer included, and writes its report and chart, so that the
+// harness keeps working between full runs.
+func TestRunAndReport(t *testing.T) {
+	e := testEnv(t)
+	ctx := context.Background()
+	plan := Plan{Contenders: Contenders(), Workloads: Workloads(), Concurrency: []int{2}, Transports: []Transport{TCP},
+		Duration: time.Second, Rounds: 1}
+	samples, err := Run(ctx, e, plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := len(plan.Contenders) * len(plan.Workloads) * len(plan.Transports); len(samples) != want {
+		t.Fatalf("%d samples, want %d", len(samples), want)
+	}
+	for _, s := range samples {
+		if s.Ops == 0 || s.Errors > 0 || s.Mean <= 0 || s.P99 < s.P50 || s.CPU <= 0 || (s.Contender != PgBench && s.P50 <= 0) {
+			t.Errorf("sample %+v: want operations, no errors, latencies and CPU time", s)
+		}
+	}
+	bouncer, err := RunBouncer(ctx, e, Plan{Concurrency: []int{2}, Duration: time.Second, Rounds: 1})
+	if err != nil || len(bouncer) != 2 {
+		t.Fatalf("RunBouncer = %d samples, %v", len(bouncer), err)
+	}
+	allocs, err := CountAllocs(ctx, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	r := Report{Machine: "test", Command: "go test", Plan: plan, Samples: samples, Bouncer: bouncer, Allocs: allocs, Chart: "bench.png"}
+	if err := WriteChart(dir+"/bench.png", plan, samples); err != nil {
+		t.Fatal(err)
+	}
+	var md strings.Builder
+	if err := r.WriteMarkdown(&md); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"## Targets", "module ≥ 0.98× raw pgxpool", "point lookup (pgbench select-only), TCP loopback", "Through PgBouncer"} {
+		if !strings.Contains(md.String(), want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	if fi, err := os.Stat(dir + "/bench.png"); err != nil || fi.Size() == 0 {
+		t.Errorf("chart not written: %v", err)
+	}
+}

@@ -1,0 +1,259 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+)
+
+// A Report is everything one run measured.
+type Report struct {
+	Machine string // what it ran on
+	Command string // how to run it again
+	Plan    Plan
+	Samples []Sample
+	Bouncer []Sample           // RunBouncer's; nil if not measured
+	Allocs  map[string]float64 // "module QueryRow" and the like: allocations per operation
+	Cycle   *Cycle
+	RSS     *IdleRSS
+	TestDB  map[string]float64 // MeasureTestDatabase's
+	Chart   string             // the chart's file name, beside the report
+}
+
+// A Target is one of the issue's goals, with what was measured against it.
+type Target struct {
+	Goal, Measured string
+	Met            bool
+	Known          bool // false when the run did not measure it
+}
+
+// Targets checks the report against the goals the module is held to.
+func (r Report) Targets() []Target {
+	var out []Target
+	// The module's handle against raw pgxpool, at every point measured.
+	worst, where, n := 0.0, Point{}, 0
+	for _, p := range Points(r.Samples) {
+		if ratio, ok := Compare(r.Samples, p, Module, RawPgx); ok {
+			n++
+			if n == 1 || ratio.Median < worst {
+				worst, where = ratio.Median, p
+			}
+		}
+	}
+	out = append(out, Target{Goal: "module ≥ 0.98× raw pgxpool throughput at every concurrency", Known: n > 0, Met: worst >= 0.98,
+		Measured: fmt.Sprintf("lowest median ratio %.3f× (%s, %s, %d goroutines) over %d points", worst, where.Transport, where.Workload, where.Concurrency, n)})
+
+	for _, q := range []string{"QueryRow", "Exec"} {
+		m, raw := r.Allocs[Module+" "+q], r.Allocs[RawPgx+" "+q]
+		// Mallocs also counts the runtime's and the pool's background work:
+		// a tenth of an allocation per operation is noise, not the module.
+		out = append(out, Target{Goal: "no allocation over raw pgx per " + q, Known: r.Allocs != nil, Met: m <= raw+0.1,
+			Measured: fmt.Sprintf("module %.1f, raw pgxpool %.1f allocations per %s", m, raw, q)})
+	}
+
+	for _, g := range []struct {
+		other string
+		conc  int
+		want  float64
+	}{{PgxStdlib, 8, 1.0}, {PgxStdlib, 32, 1.1}, {LibPQ, 8, 2}, {LibPQ, 32, 2}, {PgBench, 8, 0.75}} {
+		for _, t := range []Transport{TCP, Socket} {
+			ratio, ok := Compare(r.Samples, Point{t, "point", g.conc}, Module, g.other)
+			out = append(out, Target{Goal: fmt.Sprintf("point lookup, %d goroutines, %s: ≥ %.2f× %s", g.conc, t, g.want, g.other),
+				Known: ok, Met: ratio.Median >= g.want, Measured: ratioText(ratio)})
+		}
+	}
+
+	for _, conc := range r.Plan.Concurrency {
+		ratio, ok := Compare(r.Bouncer, Point{"pgbouncer", "point", conc}, Module+" (exec)", PgBench+" (extended)")
+		if ok {
+			out = append(out, Target{Goal: fmt.Sprintf("through PgBouncer, %d goroutines: ≥ 0.9× pgbench", conc), Known: true,
+				Met: ratio.Median >= 0.9, Measured: ratioText(ratio)})
+		}
+	}
+
+	if c := r.Cycle; c != nil {
+		ratio := c.Module.Median / c.Plain.Median
+		out = append(out, Target{Goal: "an fx app with the module: start → ready → stop ≤ 1.15× a plain main", Known: true, Met: ratio <= 1.15,
+			Measured: fmt.Sprintf("%.3f× (%.1f ms against %.1f ms, medians of %d runs)", ratio, c.Module.Median*1000, c.Plain.Median*1000, c.Runs)})
+		ratio = c.Service.Median / c.Plain.Median
+		out = append(out, Target{Goal: "the whole service (metrics, HTTP, migrations module): start → ready → stop ≤ 1.15× a plain main", Known: true,
+			Met: ratio <= 1.15, Measured: fmt.Sprintf("%.3f× (%.1f ms against %.1f ms)", ratio, c.Service.Median*1000, c.Plain.Median*1000)})
+	}
+	if m := r.RSS; m != nil {
+		out = append(out, Target{Goal: "idle service peak RSS < 20 MB", Known: true, Met: m.PeakKB < 20*1024,
+			Measured: fmt.Sprintf("%.1f MB after %d probes of /readyz, /metrics, /healthz", float64(m.PeakKB)/1024, m.Probes)})
+	}
+	if db, tpl := r.TestDB["database-p50-ms"], r.TestDB["template-p50-ms"]; tpl > 0 {
+		out = append(out, Target{Goal: "test database ≤ 2× a bare CREATE DATABASE … TEMPLATE", Known: true, Met: db <= 2*tpl,
+			Measured: fmt.Sprintf("%.2f× (median %.1f ms against %.1f ms; p95 %.1f against %.1f)", db/tpl, db, tpl,
+				r.TestDB["database-p95-ms"], r.TestDB["template-p95-ms"])})
+	}
+	return out
+}
+
+func ratioText(r Ratio) string {
+	if r.Rounds == 0 {
+		return "not measured"
+	}
+	return fmt.Sprintf("%.2f× (rounds %.2f–%.2f)", r.Median, r.Min, r.Max)
+}
+
+// WriteMarkdown writes the report as Markdown.
+func (r Report) WriteMarkdown(w io.Writer) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Benchmarks\n\nMeasured on %s. Regenerate with `%s`.\n\n", r.Machine, r.Command)
+	fmt.Fprintf(&b, "Each run lasts %s; every point repeats %d times, the contenders interleaved and their order rotating from round "+
+		"to round. Throughput is the median of the rounds, with their range; a ratio is the median of the rounds' ratios. "+
+		"Go contenders use pools of %d connections; pgbench (`-M prepared`, 2 threads) opens one connection per client. "+
+		"Client and server share the machine's cores, so the client's CPU time per operation decides throughput.\n\n",
+		r.Plan.Duration, r.Plan.Rounds, PoolSize)
+
+	b.WriteString("## Targets\n\n| goal | measured | |\n|---|---|---|\n")
+	for _, t := range r.Targets() {
+		verdict := "met"
+		switch {
+		case !t.Known:
+			verdict, t.Measured = "not measured", "—"
+		case !t.Met:
+			verdict = "**missed**"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s |\n", t.Goal, t.Measured, verdict)
+	}
+	if r.Chart != "" {
+		fmt.Fprintf(&b, "\n![throughput by concurrency](%s)\n", r.Chart)
+	}
+
+	summaries := Summarise(r.Samples)
+	contenders := presentContenders(r.Samples)
+	for _, t := range r.Plan.Transports {
+		for _, wl := range r.Plan.Workloads {
+			fmt.Fprintf(&b, "\n## %s, %s\n\nThroughput, %ss per second:\n\n| goroutines |", wl.Title, transportTitle(t), wl.Unit)
+			for _, c := range contenders {
+				fmt.Fprintf(&b, " %s |", c)
+			}
+			b.WriteString(" module ÷ pgxpool | module ÷ pgbench |\n|---|" + strings.Repeat("---|", len(contenders)+2) + "\n")
+			for _, conc := range r.Plan.Concurrency {
+				p := Point{t, wl.Name, conc}
+				fmt.Fprintf(&b, "| %d |", conc)
+				for _, c := range contenders {
+					s := summaries[p][c]
+					fmt.Fprintf(&b, " %s |", throughputText(s))
+				}
+				raw, _ := Compare(r.Samples, p, Module, RawPgx)
+				ref, _ := Compare(r.Samples, p, Module, PgBench)
+				fmt.Fprintf(&b, " %s | %s |\n", ratioText(raw), ratioText(ref))
+			}
+			fmt.Fprintf(&b, "\nLatency p50 / p99 / mean (pgbench: its mean only), and the client's CPU time per %s:\n\n| goroutines |", wl.Unit)
+			for _, c := range contenders {
+				fmt.Fprintf(&b, " %s |", c)
+			}
+			b.WriteString("\n|---|" + strings.Repeat("---|", len(contenders)) + "\n")
+			for _, conc := range r.Plan.Concurrency {
+				fmt.Fprintf(&b, "| %d |", conc)
+				for _, c := range contenders {
+					s := summaries[Point{t, wl.Name, conc}][c]
+					lat := us(s.P50) + " / " + us(s.P99) + " / " + us(s.Mean)
+					if s.P50 == 0 {
+						lat = "mean " + us(s.Mean)
+					}
+					fmt.Fprintf(&b, " %s; cpu %s |", lat, us(s.CPUPerOp))
+				}
+				b.WriteString("\n")
+			}
+		}
+	}
+
+	if len(r.Bouncer) > 0 {
+		b.WriteString("\n## Through PgBouncer (transaction mode), point lookup\n\n" +
+			"The module with `DB_QUERY_EXEC_MODE=exec`, as documented for PgBouncer before 1.21, against pgbench `-M extended` " +
+			"(unnamed statements too), through the same PgBouncer with " + fmt.Sprint(PoolSize) + " server connections.\n\n" +
+			"| goroutines | module (exec) | pgbench (extended) | module ÷ pgbench |\n|---|---|---|---|\n")
+		bs := Summarise(r.Bouncer)
+		for _, p := range Points(r.Bouncer) {
+			ratio, _ := Compare(r.Bouncer, p, Module+" (exec)", PgBench+" (extended)")
+			fmt.Fprintf(&b, "| %d | %s | %s | %s |\n", p.Concurrency, throughputText(bs[p][Module+" (exec)"]),
+				throughputText(bs[p][PgBench+" (extended)"]), ratioText(ratio))
+		}
+	}
+
+	if len(r.Allocs) > 0 {
+		b.WriteString("\n## Allocations per operation\n\nCounted over 10,000 operations on one goroutine (`runtime.MemStats.Mallocs`).\n\n| operation | allocations |\n|---|---|\n")
+		for _, k := range sortedKeys(r.Allocs) {
+			fmt.Fprintf(&b, "| %s | %.2f |\n", k, r.Allocs[k])
+		}
+	}
+	if c := r.Cycle; c != nil {
+		fmt.Fprintf(&b, "\n## Start → ready → stop\n\nWhole processes (static builds), timed by hyperfine (%d runs each after 5 warm-ups): "+
+			"an fx app holding `dbmodule.Module` (pool made, pinged, closed), the whole service (`app.New`: logger, module, metrics registry, "+
+			"HTTP server listening), and a plain main that makes and pings the same pool.\n\n"+
+			"| process | median | mean ± σ | min – max |\n|---|---|---|---|\n", c.Runs)
+		for _, row := range []struct {
+			name string
+			t    Timing
+		}{{"fx app with dbmodule.Module", c.Module}, {"the service, app.New", c.Service}, {"plain main", c.Plain}} {
+			fmt.Fprintf(&b, "| %s | %.2f ms | %.2f ± %.2f ms | %.2f – %.2f ms |\n", row.name, row.t.Median*1000, row.t.Mean*1000,
+				row.t.Stddev*1000, row.t.Min*1000, row.t.Max*1000)
+		}
+	}
+	if m := r.RSS; m != nil {
+		fmt.Fprintf(&b, "\n## Idle service memory\n\n`cmd/app`, ready, after %d probes: peak RSS (VmHWM) %.1f MB.\n", m.Probes, float64(m.PeakKB)/1024)
+	}
+	if len(r.TestDB) > 0 {
+		b.WriteString("\n## A database per test\n\n50 rounds, interleaved (`BenchmarkNewDatabase` in dbmodule/dbtest).\n\n| way | median | p95 |\n|---|---|---|\n")
+		for _, way := range []string{"database", "template", "migrate"} {
+			fmt.Fprintf(&b, "| %s | %.1f ms | %.1f ms |\n", map[string]string{
+				"database": "`Server.Database` (clone of the migrated template, connections included)",
+				"template": "bare `CREATE DATABASE … TEMPLATE`",
+				"migrate":  "`CREATE DATABASE` + every migration",
+			}[way], r.TestDB[way+"-p50-ms"], r.TestDB[way+"-p95-ms"])
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func presentContenders(samples []Sample) []string {
+	var out []string
+	for _, c := range Contenders() {
+		if slices.ContainsFunc(samples, func(s Sample) bool { return s.Contender == c }) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func throughputText(s Summary) string {
+	if s.Runs == 0 {
+		return "—"
+	}
+	text := fmt.Sprintf("%.0f (%.0f–%.0f)", s.Throughput, s.Min, s.Max)
+	if s.Errors > 0 {
+		text += fmt.Sprintf(", %d errors", s.Errors)
+	}
+	return text
+}
+
+func transportTitle(t Transport) string {
+	if t == Socket {
+		return "unix socket"
+	}
+	return "TCP loopback"
+}
+
+func us(d time.Duration) string {
+	if d < 100*time.Microsecond {
+		return fmt.Sprintf("%.1f µs", float64(d)/float64(time.Microsecond))
+	}
+	return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond))
+}
+
+func sortedKeys(m map[string]float64) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

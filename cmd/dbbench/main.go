@@ -1,0 +1,186 @@
+// Command dbbench measures the module against raw pgxpool, database/sql
+// (over pgx and over lib/pq) and pgbench on a throwaway PostgreSQL, and
+// writes bench.md, bench.png and bench.json to -out. `make bench` runs it
+// in full; its flags shrink the run.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/fxpg/fxpg/bench"
+)
+
+func main() {
+	out := flag.String("out", "docs", "directory for bench.md, bench.png and bench.json")
+	duration := flag.Duration("duration", 2*time.Second, "length of each timed run (pgbench rounds to whole seconds)")
+	rounds := flag.Int("rounds", 3, "repetitions of each run, interleaved")
+	concurrency := flag.String("concurrency", "1,8,32,64", "goroutines (pgbench clients), comma-separated")
+	workloads := flag.String("workloads", "select1,point,rwtx", "workloads, comma-separated")
+	transports := flag.String("transports", "tcp,socket", "transports, comma-separated")
+	contenders := flag.String("contenders", strings.Join(bench.Contenders(), ","), "contenders, comma-separated")
+	bouncer := flag.Bool("bouncer", true, "also compare through PgBouncer in transaction mode")
+	appBin := flag.String("app", "", "the service binary, for its idle memory; empty skips it")
+	cycleDir := flag.String("cycle", "", "directory of bench/cycle's module, service and plain, built, for start-stop timing; empty skips it")
+	cycleRuns := flag.Int("cycle-runs", 50, "hyperfine runs of each start-stop binary")
+	testDB := flag.Bool("testdb", true, "also run the test kit's BenchmarkNewDatabase")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	flag.Parse()
+
+	plan, err := planFrom(*duration, *rounds, *concurrency, *workloads, *transports, *contenders)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "dbbench:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, plan, *out, *bouncer, *appBin, *cycleDir, *cycleRuns, *testDB, *cpuProfile); err != nil {
+		fmt.Fprintln(os.Stderr, "dbbench:", err)
+		os.Exit(1)
+	}
+}
+
+func planFrom(d time.Duration, rounds int, concurrency, workloads, transports, contenders string) (bench.Plan, error) {
+	plan := bench.Plan{Duration: d, Rounds: rounds, Progress: os.Stderr, Contenders: strings.Split(contenders, ",")}
+	for _, c := range strings.Split(concurrency, ",") {
+		n, err := strconv.Atoi(c)
+		if err != nil || n < 1 {
+			return plan, fmt.Errorf("-concurrency: %q is not a positive number", c)
+		}
+		plan.Concurrency = append(plan.Concurrency, n)
+	}
+	for _, name := range strings.Split(workloads, ",") {
+		w, err := bench.WorkloadNamed(name)
+		if err != nil {
+			return plan, fmt.Errorf("-workloads: %w", err)
+		}
+		plan.Workloads = append(plan.Workloads, w)
+	}
+	for _, t := range strings.Split(transports, ",") {
+		if t != string(bench.TCP) && t != string(bench.Socket) {
+			return plan, fmt.Errorf("-transports: %q is not tcp or socket", t)
+		}
+		plan.Transports = append(plan.Transports, bench.Transport(t))
+	}
+	return plan, nil
+}
+
+func run(ctx context.Context, plan bench.Plan, out string, bouncer bool, appBin, cycleDir string, cycleRuns int, testDB bool, cpuProfile string) error {
+	if cpuProfile != "" {
+		f, err := os.Create(cpuProfile)
+		if err != nil {
+			return fmt.Errorf("-cpuprofile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("-cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	env, err := bench.Setup(ctx, bouncer)
+	if err != nil {
+		return err
+	}
+	defer env.Close()
+
+	report := bench.Report{Plan: plan, Machine: machine(env.Version()), Command: "make bench", Chart: "bench.png"}
+	if report.Allocs, err = bench.CountAllocs(ctx, env); err != nil {
+		return err
+	}
+	if report.Samples, err = bench.Run(ctx, env, plan); err != nil {
+		return err
+	}
+	if bouncer {
+		bp := plan
+		bp.Concurrency = []int{8, 32}
+		if report.Bouncer, err = bench.RunBouncer(ctx, env, bp); err != nil {
+			return err
+		}
+	}
+	dbEnv := []string{"DATABASE_URL=" + env.URL(bench.TCP)}
+	if cycleDir != "" {
+		bins := bench.CycleBinaries{
+			Module:  filepath.Join(cycleDir, "module"),
+			Service: filepath.Join(cycleDir, "service"),
+			Plain:   filepath.Join(cycleDir, "plain"),
+		}
+		c, err := bench.MeasureCycle(ctx, bins, append(dbEnv, "HTTP_ADDR=127.0.0.1:0", "APP_ENV=production"), cycleRuns)
+		if err != nil {
+			return err
+		}
+		report.Cycle = &c
+	}
+	if appBin != "" {
+		m, err := bench.MeasureIdleRSS(ctx, appBin, dbEnv)
+		if err != nil {
+			return err
+		}
+		report.RSS = &m
+	}
+	if testDB {
+		if report.TestDB, err = bench.MeasureTestDatabase(ctx, "."); err != nil {
+			return err
+		}
+	}
+
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return fmt.Errorf("-out: %w", err)
+	}
+	if err := bench.WriteChart(filepath.Join(out, report.Chart), plan, report.Samples); err != nil {
+		return err
+	}
+	md, err := os.Create(filepath.Join(out, "bench.md"))
+	if err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	defer md.Close()
+	if err := report.WriteMarkdown(md); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	raw, err := json.MarshalIndent(struct {
+		Samples, Bouncer []bench.Sample
+	}{report.Samples, report.Bouncer}, "", " ")
+	if err != nil {
+		return fmt.Errorf("write samples: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(out, "bench.json"), raw, 0o644); err != nil {
+		return fmt.Errorf("write samples: %w", err)
+	}
+	for _, t := range report.Targets() {
+		verdict := "met"
+		switch {
+		case !t.Known:
+			verdict = "n/a"
+		case !t.Met:
+			verdict = "MISSED"
+		}
+		fmt.Fprintf(os.Stderr, "%-7s %s: %s\n", verdict, t.Goal, t.Measured)
+	}
+	return md.Close()
+}
+
+// machine describes the machine, the server and the toolchain.
+func machine(postgres string) string {
+	cpu := "unknown CPU"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "model name"); ok {
+				cpu = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+				break
+			}
+		}
+	}
+	return fmt.Sprintf("%s, %d cores, %s/%s, %s, %s (fsync=off, on tmpfs), %s",
+		cpu, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), postgres, time.Now().UTC().Format("2006-01-02"))
+}
