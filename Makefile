@@ -28,11 +28,13 @@ generate:
 		{ echo "installing sqlc $(SQLC_VERSION) (cgo; about six minutes)"; CGO_ENABLED=1 $(GO) install github.com/sqlc-dev/sqlc/cmd/sqlc@$(SQLC_VERSION); }
 	PATH="$$PATH:$$($(GO) env GOPATH)/bin" sqlc generate
 
-## bench: the full benchmark against raw pgxpool, database/sql and pgbench (about 15 minutes), into docs/
+## bench: the full benchmark against raw pgxpool, database/sql and pgbench (about 25 minutes), into docs/
+# With two CPUs or more, the server gets CPU 1 and the client CPU 0: runs vary less.
 bench: deps build
 	@./scripts/ensure-deps hyperfine
 	CGO_ENABLED=0 $(GO) build -o bin/cycle/ ./bench/cycle/...
-	bin/dbbench -out docs -app bin/app -cycle bin/cycle
+	@if [ "$$(nproc)" -ge 2 ]; then pin="taskset -c 0"; cpus="-server-cpus 1"; fi; \
+	set -x; $$pin bin/dbbench -out docs -app bin/app -cycle bin/cycle $$cpus
 
 ## fuzz: five minutes of fuzzing the config parser and URL handling
 fuzz:

@@ -22,7 +22,7 @@ var (
 
 func testEnv(tb testing.TB) *Env {
 	tb.Helper()
-	envOnce.Do(func() { env, envErr = Setup(context.Background(), true) })
+	envOnce.Do(func() { env, envErr = Setup(context.Background(), SetupOptions{Bouncer: true}) })
 	if envErr != nil {
 		tb.Fatal(envErr)
 	}

@@ -70,8 +70,8 @@ func newClient(ctx context.Context, name, url, execMode string) (client, error) 
 	return nil, fmt.Errorf("no Go client for %q", name)
 }
 
-// moduleClient is the module as an app ships it: app.New, started, with its
-// query logger at info (so no per-query log line), metrics tracer and all.
+// moduleClient is the module as an app ships it: app.New, started, its
+// Tracer logging at info (so no per-query log line), metrics and all.
 type moduleClient struct {
 	app *fx.App
 	q   dbmodule.Querier

@@ -32,11 +32,19 @@ type Env struct {
 	pgbench string
 }
 
-// Setup starts a server and initialises pgbench's tables at Scale; with
-// bouncer, a PgBouncer in transaction mode too, with as many server
-// connections as the pools have.
-func Setup(ctx context.Context, bouncer bool) (*Env, error) {
-	srv, err := pgtemp.Start(ctx, pgtemp.Options{})
+// SetupOptions say what Setup starts.
+type SetupOptions struct {
+	// Bouncer adds a PgBouncer in transaction mode, with as many server
+	// connections as the pools have.
+	Bouncer bool
+	// ServerCPUs, if set, are the CPUs the server and PgBouncer run on;
+	// keep the client off them (taskset) for measures that vary less.
+	ServerCPUs []int
+}
+
+// Setup starts a server and initialises pgbench's tables at Scale.
+func Setup(ctx context.Context, opts SetupOptions) (*Env, error) {
+	srv, err := pgtemp.Start(ctx, pgtemp.Options{CPUs: opts.ServerCPUs})
 	if err != nil {
 		return nil, fmt.Errorf("start PostgreSQL: %w", err)
 	}
@@ -50,8 +58,8 @@ func Setup(ctx context.Context, bouncer bool) (*Env, error) {
 		e.Close()
 		return nil, fmt.Errorf("pgbench -i: %w\n%s", err, out)
 	}
-	if bouncer {
-		if e.Bouncer, err = pgtemp.StartBouncer(ctx, srv, pgtemp.BouncerOptions{PoolSize: PoolSize}); err != nil {
+	if opts.Bouncer {
+		if e.Bouncer, err = pgtemp.StartBouncer(ctx, srv, pgtemp.BouncerOptions{PoolSize: PoolSize, CPUs: opts.ServerCPUs}); err != nil {
 			e.Close()
 			return nil, err
 		}

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"time"
 )
@@ -26,7 +27,7 @@ func (e *Env) runPgbench(ctx context.Context, url string, w Workload, concurrenc
 		return Sample{}, fmt.Errorf("pgbench script directory: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	threads := min(concurrency, 2) // the machine's cores; more threads only contend
+	threads := min(concurrency, runtime.GOMAXPROCS(0)) // the CPUs the client may use; more threads only contend
 	args := []string{"-n", "-c", strconv.Itoa(concurrency), "-j", strconv.Itoa(threads),
 		"-T", strconv.Itoa(max(1, int(d.Round(time.Second).Seconds()))), "-M", mode}
 	args = append(args, w.pgbench...)

@@ -14,6 +14,7 @@ type Report struct {
 	Command string // how to run it again
 	Plan    Plan
 	Samples []Sample
+	Pairs   []Sample           // RunPairs' module against pgxpool; nil if not measured
 	Bouncer []Sample           // RunBouncer's; nil if not measured
 	Allocs  map[string]float64 // "module QueryRow" and the like: allocations per operation
 	Cycle   *Cycle
@@ -32,10 +33,15 @@ type Target struct {
 // Targets checks the report against the goals the module is held to.
 func (r Report) Targets() []Target {
 	var out []Target
-	// The module's handle against raw pgxpool, at every point measured.
+	// The module's handle against raw pgxpool, at every point measured: by
+	// the paired runs when there are any, as they are the closer measure.
+	paired := r.Pairs
+	if len(paired) == 0 {
+		paired = r.Samples
+	}
 	worst, where, n := 0.0, Point{}, 0
-	for _, p := range Points(r.Samples) {
-		if ratio, ok := Compare(r.Samples, p, Module, RawPgx); ok {
+	for _, p := range Points(paired) {
+		if ratio, ok := Compare(paired, p, Module, RawPgx); ok {
 			n++
 			if n == 1 || ratio.Median < worst {
 				worst, where = ratio.Median, p
@@ -43,7 +49,7 @@ func (r Report) Targets() []Target {
 		}
 	}
 	out = append(out, Target{Goal: "module ≥ 0.98× raw pgxpool throughput at every concurrency", Known: n > 0, Met: worst >= 0.98,
-		Measured: fmt.Sprintf("lowest median ratio %.3f× (%s, %s, %d goroutines) over %d points", worst, where.Transport, where.Workload, where.Concurrency, n)})
+		Measured: fmt.Sprintf("lowest median ratio %.3f× (%s, %s, %d goroutines) over %d points", worst, transportTitle(where.Transport), where.Workload, where.Concurrency, n)})
 
 	for _, q := range []string{"QueryRow", "Exec"} {
 		m, raw := r.Allocs[Module+" "+q], r.Allocs[RawPgx+" "+q]
@@ -162,6 +168,24 @@ func (r Report) WriteMarkdown(w io.Writer) error {
 				}
 				b.WriteString("\n")
 			}
+		}
+	}
+
+	if len(r.Pairs) > 0 {
+		pairs := 0
+		for _, s := range r.Pairs {
+			pairs = max(pairs, s.Round+1)
+		}
+		fmt.Fprintf(&b, "\n## The module against raw pgxpool, paired\n\n%d back-to-back pairs of %s runs at each point, the order "+
+			"alternating; the ratio is the median of the pairs' ratios, with their range. Client CPU per operation is each one's median.\n\n"+
+			"| transport | workload | goroutines | module ÷ pgxpool | module | pgxpool | CPU per op, module / pgxpool |\n|---|---|---|---|---|---|---|\n",
+			pairs, r.Plan.Duration)
+		ps := Summarise(r.Pairs)
+		for _, p := range Points(r.Pairs) {
+			ratio, _ := Compare(r.Pairs, p, Module, RawPgx)
+			m, raw := ps[p][Module], ps[p][RawPgx]
+			fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %s | %s / %s |\n", transportTitle(p.Transport), p.Workload, p.Concurrency,
+				ratioText(ratio), throughputText(m), throughputText(raw), us(m.CPUPerOp), us(raw.CPUPerOp))
 		}
 	}
 

@@ -144,3 +144,41 @@ func RunBouncer(ctx context.Context, env *Env, plan Plan) (_ []Sample, err error
 	}
 	return samples, nil
 }
+
+// RunPairs measures contender a against b closely: at every point of the
+// plan (pgbench aside), pairs back-to-back runs of each, alternating which
+// goes first, after a warm-up at the point's concurrency. Many short paired
+// runs give a median ratio that a noisy virtual machine moves far less than
+// it moves any single run. Each pair is a Round of the samples.
+func RunPairs(ctx context.Context, env *Env, plan Plan, a, b string, pairs int) ([]Sample, error) {
+	var samples []Sample
+	for _, t := range plan.Transports {
+		clients, err := connect(ctx, []string{a, b}, env.URL(t), "")
+		if err != nil {
+			return samples, err
+		}
+		for _, w := range plan.Workloads {
+			for _, conc := range plan.Concurrency {
+				for _, name := range []string{a, b} {
+					drive(ctx, clients[name].op(w), conc, plan.Duration/2)
+				}
+				for pair := range pairs {
+					order := []string{a, b}
+					if pair%2 == 1 {
+						order = []string{b, a}
+					}
+					for _, name := range order {
+						s := drive(ctx, clients[name].op(w), conc, plan.Duration)
+						s.Contender, s.Workload, s.Transport, s.Concurrency, s.Round = name, w.Name, t, conc, pair
+						samples = append(samples, s)
+						progress(plan.Progress, s)
+					}
+				}
+			}
+		}
+		if err := closeAll(clients); err != nil {
+			return samples, err
+		}
+	}
+	return samples, nil
+}

@@ -21,18 +21,26 @@ import (
 type Option func(*options)
 
 type options struct {
-	logger  *zap.Logger
-	tracers []pgx.QueryTracer
+	logger    *zap.Logger
+	tracers   []pgx.QueryTracer
+	observers []StatementObserver
+	always    bool // install the Tracer even with nothing to log or tell, for its reset on connection loss
 }
 
-// WithLogger logs queries and connection events to logger through a
-// QueryLogger. Without it, or with zap.NewNop(), nothing is traced.
+// WithLogger logs statements and connection events to logger through the
+// pool's Tracer. Without it, or with zap.NewNop(), nothing is logged.
 func WithLogger(logger *zap.Logger) Option {
 	return func(o *options) { o.logger = logger }
 }
 
+// WithObservers tells observers of every statement, through the pool's
+// Tracer, which times each once for all of them.
+func WithObservers(observers ...StatementObserver) Option {
+	return func(o *options) { o.observers = append(o.observers, observers...) }
+}
+
 // WithTracers adds pgx tracers, such as an OpenTelemetry one, after the
-// QueryLogger. They are combined with pgx's multitracer, so each may also
+// pool's Tracer. They are combined with pgx's multitracer, so each may also
 // implement the batch, copy, prepare, connect and pool tracer interfaces.
 func WithTracers(tracers ...pgx.QueryTracer) Option {
 	return func(o *options) { o.tracers = append(o.tracers, tracers...) }
@@ -56,18 +64,25 @@ func ParseConfig(cfg config.DB, opts ...Option) (*pgxpool.Config, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
+	pc, _, err := parseConfig(cfg, o)
+	return pc, err
+}
+
+// parseConfig is ParseConfig, returning also the pool's Tracer, if any, for
+// NewPool and Open to attach to the pool.
+func parseConfig(cfg config.DB, o options) (*pgxpool.Config, *Tracer, error) {
 	if err := cfg.Validate(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	cfg = cfg.WithDefaults()
 	raw, err := cfg.RuntimeURL()
 	if err != nil {
-		return nil, fmt.Errorf("database config: %w", err)
+		return nil, nil, fmt.Errorf("database config: %w", err)
 	}
 	name := cfg.RuntimeVar()
 	pc, inURL, err := parseURL(name, raw)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	fill := func(param string, set func()) {
 		if !inURL.Has(param) {
@@ -93,7 +108,7 @@ func ParseConfig(cfg config.DB, opts ...Option) (*pgxpool.Config, error) {
 		})
 	}
 	if pc.MinConns > pc.MaxConns || pc.MinIdleConns > pc.MaxConns {
-		return nil, &config.VarError{Var: name, Err: fmt.Errorf("minimum connections (%d, idle %d) exceed the maximum (%d) once the URL's pool parameters apply",
+		return nil, nil, &config.VarError{Var: name, Err: fmt.Errorf("minimum connections (%d, idle %d) exceed the maximum (%d) once the URL's pool parameters apply",
 			pc.MinConns, pc.MinIdleConns, pc.MaxConns)}
 	}
 	if pc.ConnConfig.ConnectTimeout <= 0 {
@@ -103,10 +118,9 @@ func ParseConfig(cfg config.DB, opts ...Option) (*pgxpool.Config, error) {
 		pc.ConnConfig.ConnectTimeout = cfg.ConnectTimeout
 	}
 
-	if tracer := newTracer(cfg, o); tracer != nil {
-		pc.ConnConfig.Tracer = tracer
-	}
-	return pc, nil
+	tracer := newTracer(cfg, o)
+	pc.ConnConfig.Tracer = combine(tracer, o.tracers)
+	return pc, tracer, nil
 }
 
 // MigrationConnConfig returns the settings of a single connection to the
@@ -167,19 +181,32 @@ func execMode(name string) pgx.QueryExecMode {
 	return pgx.QueryExecModeCacheStatement
 }
 
-// newTracer combines the QueryLogger, unless the logger can never log, with
-// any extra tracers.
-func newTracer(cfg config.DB, o options) pgx.QueryTracer {
-	var tracers []pgx.QueryTracer
-	if o.logger != nil && o.logger.Core().Enabled(zapcore.FatalLevel) {
-		tracers = append(tracers, &QueryLogger{Logger: o.logger, SlowQueryThreshold: cfg.SlowQueryThreshold, LogArgs: cfg.LogQueryArgs})
+// newTracer makes the pool's Tracer, or nil when it would have nothing to
+// do: no logger that can ever log, no observer, no pool to reset.
+func newTracer(cfg config.DB, o options) *Tracer {
+	logger := o.logger
+	if logger != nil && !logger.Core().Enabled(zapcore.FatalLevel) {
+		logger = nil
 	}
-	tracers = append(tracers, o.tracers...)
-	switch len(tracers) {
+	if logger == nil && len(o.observers) == 0 && !o.always {
+		return nil
+	}
+	return &Tracer{Logger: logger, SlowQueryThreshold: cfg.SlowQueryThreshold, LogArgs: cfg.LogQueryArgs, Observers: o.observers}
+}
+
+// combine puts the extra tracers after the Tracer, with pgx's multitracer
+// only when there is more than one.
+func combine(tracer *Tracer, extra []pgx.QueryTracer) pgx.QueryTracer {
+	var all []pgx.QueryTracer
+	if tracer != nil {
+		all = append(all, tracer)
+	}
+	all = append(all, extra...)
+	switch len(all) {
 	case 0:
 		return nil
 	case 1:
-		return tracers[0]
+		return all[0]
 	}
-	return multitracer.New(tracers...)
+	return multitracer.New(all...)
 }

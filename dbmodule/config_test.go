@@ -2,6 +2,7 @@ package dbmodule_test
 
 import (
 	"context"
+	"sync"
 	"errors"
 	"strings"
 	"testing"
@@ -147,8 +148,13 @@ func TestTracers(t *testing.T) {
 		t.Errorf("a logger that never logs installs tracer %T", pc.ConnConfig.Tracer)
 	}
 	pc, _ := dbmodule.ParseConfig(cfg, dbmodule.WithLogger(zaptest.NewLogger(t)))
-	if ql, ok := pc.ConnConfig.Tracer.(*dbmodule.QueryLogger); !ok || ql.SlowQueryThreshold != 500*time.Millisecond || ql.LogArgs {
-		t.Errorf("tracer = %#v, want a QueryLogger with the defaults", pc.ConnConfig.Tracer)
+	if tr, ok := pc.ConnConfig.Tracer.(*dbmodule.Tracer); !ok || tr.SlowQueryThreshold != 500*time.Millisecond || tr.LogArgs {
+		t.Errorf("tracer = %#v, want a Tracer with the defaults", pc.ConnConfig.Tracer)
+	}
+	observer := &countingObserver{}
+	pc, _ = dbmodule.ParseConfig(cfg, dbmodule.WithObservers(observer))
+	if tr, ok := pc.ConnConfig.Tracer.(*dbmodule.Tracer); !ok || tr.Logger != nil || len(tr.Observers) != 1 {
+		t.Errorf("with an observer and no logger, tracer = %#v, want a Tracer that only tells the observer", pc.ConnConfig.Tracer)
 	}
 	extra := &countingTracer{}
 	pc, _ = dbmodule.ParseConfig(cfg, dbmodule.WithTracers(extra))
@@ -157,6 +163,25 @@ func TestTracers(t *testing.T) {
 	}
 	pc, _ = dbmodule.ParseConfig(cfg, dbmodule.WithLogger(zaptest.NewLogger(t)), dbmodule.WithTracers(extra))
 	if mt, ok := pc.ConnConfig.Tracer.(*multitracer.Tracer); !ok || len(mt.QueryTracers) != 2 {
-		t.Errorf("tracer = %#v, want a multitracer of the QueryLogger and the extra tracer", pc.ConnConfig.Tracer)
+		t.Errorf("tracer = %#v, want a multitracer of the Tracer and the extra tracer", pc.ConnConfig.Tracer)
+	}
+}
+
+// countingObserver counts the statements it is told of, by kind.
+type countingObserver struct {
+	mu    sync.Mutex
+	kinds map[dbmodule.StatementKind]int
+	errs  int
+}
+
+func (c *countingObserver) ObserveStatement(s dbmodule.Statement) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.kinds == nil {
+		c.kinds = map[dbmodule.StatementKind]int{}
+	}
+	c.kinds[s.Kind]++
+	if s.Err != nil {
+		c.errs++
 	}
 }

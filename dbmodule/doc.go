@@ -29,7 +29,8 @@
 // the database and fails within DB_CONNECT_TIMEOUT (plus DB_PING_TIMEOUT)
 // when it cannot be reached, with an error that names the host, port and
 // variable, never the password; it also warns when DB_MAX_CONNS exceeds what
-// the server's max_connections leaves free. OnStop closes the pool, letting
+// the server's max_connections leaves free (a check that runs right after
+// start, in the background, as the app need not wait for advice). OnStop closes the pool, letting
 // queries in flight finish, but returns when the stop context ends even if a
 // caller never released a connection.
 //
@@ -50,8 +51,10 @@
 //
 // # Logging and tracing
 //
-// The pool's tracer is a QueryLogger: queries at debug, slow ones
-// (DB_SLOW_QUERY_THRESHOLD) at warn, argument values only with
-// DB_LOG_QUERY_ARGS=true. Apps add tracers, such as OpenTelemetry's, with
+// The pool's Tracer times each statement once: it logs statements at debug,
+// slow ones (DB_SLOW_QUERY_THRESHOLD) at warn, argument values only with
+// DB_LOG_QUERY_ARGS=true; it tells the StatementObservers apps add with
+// AsStatementObserver (metrics, say); and it resets the pool when a
+// connection is lost. Apps add pgx tracers, such as OpenTelemetry's, with
 // AsTracer; they run after it through pgx's multitracer.
 package dbmodule

@@ -27,7 +27,7 @@ var Module = fx.Module("dbmodule",
 )
 
 // AsTracer annotates a constructor of a pgx tracer so that the pool adds its
-// result to the tracers it runs after its QueryLogger:
+// result to the tracers it runs after its own Tracer:
 //
 //	fx.Provide(dbmodule.AsTracer(newOTelTracer))
 func AsTracer(constructor any) any {
@@ -44,4 +44,10 @@ func AsTracers(constructor any) any {
 // the task on start, before anything uses the pool.
 func AsStartTask(constructor any) any {
 	return fx.Annotate(constructor, fx.ResultTags(`group:"dbmodule_start_tasks"`))
+}
+
+// AsStatementObserver annotates a constructor of a StatementObserver so that
+// the pool's Tracer tells it of every statement.
+func AsStatementObserver(constructor any) any {
+	return fx.Annotate(constructor, fx.As(new(StatementObserver)), fx.ResultTags(`group:"dbmodule_statement_observers"`))
 }

@@ -29,6 +29,8 @@ type PoolParams struct {
 	Logger *zap.Logger `optional:"true"`
 	// Tracers are extra pgx tracers, provided with AsTracer.
 	Tracers []pgx.QueryTracer `group:"pgx_tracers"`
+	// Observers are told of every statement, provided with AsStatementObserver.
+	Observers []StatementObserver `group:"dbmodule_statement_observers"`
 	// StartTasks run on start before anything uses the pool; see StartTask.
 	StartTasks []StartTask `group:"dbmodule_start_tasks"`
 }
@@ -53,8 +55,7 @@ func NewPool(p PoolParams) (*pgxpool.Pool, error) {
 		log = zap.NewNop()
 	}
 	log = log.Named("db")
-	loss := new(resetOnConnLoss)
-	pc, err := ParseConfig(p.Config, WithLogger(log), WithTracers(p.Tracers...), WithTracers(loss))
+	pc, tracer, err := parseConfig(p.Config, options{logger: log, tracers: p.Tracers, observers: p.Observers, always: true})
 	if err != nil {
 		return nil, err
 	}
@@ -63,7 +64,7 @@ func NewPool(p PoolParams) (*pgxpool.Pool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create database pool: %w", err)
 	}
-	loss.attach(pool)
+	tracer.attach(pool)
 	// The server check runs after start, off its critical path; stopping
 	// the app waits for it.
 	var waitCheck func()
@@ -155,8 +156,11 @@ func holdBackgroundConnects(pc *pgxpool.Config) startGate {
 // with Close. Like NewPool's, the pool resets itself when a query finds its
 // connection lost, so that a database restart costs no more failed queries.
 func Open(ctx context.Context, cfg config.DB, opts ...Option) (*pgxpool.Pool, error) {
-	loss := new(resetOnConnLoss)
-	pc, err := ParseConfig(cfg, append(opts, WithTracers(loss))...)
+	o := options{always: true}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	pc, tracer, err := parseConfig(cfg, o)
 	if err != nil {
 		return nil, err
 	}
@@ -164,7 +168,7 @@ func Open(ctx context.Context, cfg config.DB, opts ...Option) (*pgxpool.Pool, er
 	if err != nil {
 		return nil, fmt.Errorf("create database pool: %w", err)
 	}
-	loss.attach(pool)
+	tracer.attach(pool)
 	if err := ping(ctx, pool, cfg); err != nil {
 		Close(ctx, pool) //nolint:errcheck // the ping error matters more
 		return nil, err

@@ -12,7 +12,7 @@ import (
 
 // TraceLogger adapts a zap logger to pgx's tracelog.Logger, for apps that
 // want pgx's own tracelog.TraceLog (which also traces acquires, releases and
-// prepares) beside or instead of QueryLogger; github.com/jackc/pgx-zap is not
+// prepares) beside the pool's Tracer; github.com/jackc/pgx-zap is not
 // published as a module. tracelog always records argument values: add it only
 // where that is acceptable.
 func TraceLogger(log *zap.Logger) tracelog.Logger {

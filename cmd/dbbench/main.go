@@ -34,8 +34,10 @@ func main() {
 	appBin := flag.String("app", "", "the service binary, for its idle memory; empty skips it")
 	cycleDir := flag.String("cycle", "", "directory of bench/cycle's module, service and plain, built, for start-stop timing; empty skips it")
 	cycleRuns := flag.Int("cycle-runs", 50, "hyperfine runs of each start-stop binary")
+	pairs := flag.Int("pairs", 20, "paired runs of the module against raw pgxpool at each point, over TCP; 0 skips them")
 	testDB := flag.Bool("testdb", true, "also run the test kit's BenchmarkNewDatabase")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	serverCPUs := flag.String("server-cpus", "", "CPUs for the server and PgBouncer, comma-separated; run dbbench itself on others (taskset)")
 	flag.Parse()
 
 	plan, err := planFrom(*duration, *rounds, *concurrency, *workloads, *transports, *contenders)
@@ -45,7 +47,12 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, plan, *out, *bouncer, *appBin, *cycleDir, *cycleRuns, *testDB, *cpuProfile); err != nil {
+	cpus, err := cpuList(*serverCPUs)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "dbbench:", err)
+		os.Exit(2)
+	}
+	if err := run(ctx, plan, *out, bench.SetupOptions{Bouncer: *bouncer, ServerCPUs: cpus}, *pairs, *appBin, *cycleDir, *cycleRuns, *testDB, *cpuProfile); err != nil {
 		fmt.Fprintln(os.Stderr, "dbbench:", err)
 		os.Exit(1)
 	}
@@ -76,7 +83,7 @@ func planFrom(d time.Duration, rounds int, concurrency, workloads, transports, c
 	return plan, nil
 }
 
-func run(ctx context.Context, plan bench.Plan, out string, bouncer bool, appBin, cycleDir string, cycleRuns int, testDB bool, cpuProfile string) error {
+func run(ctx context.Context, plan bench.Plan, out string, setup bench.SetupOptions, pairs int, appBin, cycleDir string, cycleRuns int, testDB bool, cpuProfile string) error {
 	if cpuProfile != "" {
 		f, err := os.Create(cpuProfile)
 		if err != nil {
@@ -88,20 +95,27 @@ func run(ctx context.Context, plan bench.Plan, out string, bouncer bool, appBin,
 		}
 		defer pprof.StopCPUProfile()
 	}
-	env, err := bench.Setup(ctx, bouncer)
+	env, err := bench.Setup(ctx, setup)
 	if err != nil {
 		return err
 	}
 	defer env.Close()
 
-	report := bench.Report{Plan: plan, Machine: machine(env.Version()), Command: "make bench", Chart: "bench.png"}
+	report := bench.Report{Plan: plan, Machine: machine(env.Version(), setup.ServerCPUs), Command: "make bench", Chart: "bench.png"}
 	if report.Allocs, err = bench.CountAllocs(ctx, env); err != nil {
 		return err
 	}
 	if report.Samples, err = bench.Run(ctx, env, plan); err != nil {
 		return err
 	}
-	if bouncer {
+	if pairs > 0 {
+		pp := plan
+		pp.Transports = []bench.Transport{bench.TCP}
+		if report.Pairs, err = bench.RunPairs(ctx, env, pp, bench.Module, bench.RawPgx, pairs); err != nil {
+			return err
+		}
+	}
+	if setup.Bouncer {
 		bp := plan
 		bp.Concurrency = []int{8, 32}
 		if report.Bouncer, err = bench.RunBouncer(ctx, env, bp); err != nil {
@@ -149,8 +163,8 @@ func run(ctx context.Context, plan bench.Plan, out string, bouncer bool, appBin,
 		return fmt.Errorf("write report: %w", err)
 	}
 	raw, err := json.MarshalIndent(struct {
-		Samples, Bouncer []bench.Sample
-	}{report.Samples, report.Bouncer}, "", " ")
+		Samples, Pairs, Bouncer []bench.Sample
+	}{report.Samples, report.Pairs, report.Bouncer}, "", " ")
 	if err != nil {
 		return fmt.Errorf("write samples: %w", err)
 	}
@@ -170,8 +184,24 @@ func run(ctx context.Context, plan bench.Plan, out string, bouncer bool, appBin,
 	return md.Close()
 }
 
+// cpuList parses a comma-separated list of CPU numbers.
+func cpuList(s string) ([]int, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var cpus []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("-server-cpus: %q is not a CPU number", f)
+		}
+		cpus = append(cpus, n)
+	}
+	return cpus, nil
+}
+
 // machine describes the machine, the server and the toolchain.
-func machine(postgres string) string {
+func machine(postgres string, serverCPUs []int) string {
 	cpu := "unknown CPU"
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
@@ -181,6 +211,10 @@ func machine(postgres string) string {
 			}
 		}
 	}
-	return fmt.Sprintf("%s, %d cores, %s/%s, %s, %s (fsync=off, on tmpfs), %s",
-		cpu, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), postgres, time.Now().UTC().Format("2006-01-02"))
+	placement := "client and server sharing the cores"
+	if len(serverCPUs) > 0 {
+		placement = fmt.Sprintf("server and PgBouncer pinned to CPU %v, the client (GOMAXPROCS %d, pgbench too) to the rest", serverCPUs, runtime.GOMAXPROCS(0))
+	}
+	return fmt.Sprintf("%s, %d cores (%s), %s/%s, %s, %s (fsync=off, on tmpfs), %s",
+		cpu, runtime.NumCPU(), placement, runtime.GOOS, runtime.GOARCH, runtime.Version(), postgres, time.Now().UTC().Format("2006-01-02"))
 }

@@ -11,8 +11,9 @@ import (
 	"github.com/fxpg/fxpg/dbmodule"
 )
 
-// Module exports the app's pool to Prometheus: a QueryTracer joins the
-// pool's tracers, and a PoolCollector reads the pool's statistics. Both are
+// Module exports the app's pool to Prometheus: a QueryTracer observes the
+// statements the pool's Tracer times, and a PoolCollector reads the pool's
+// statistics. Both are
 // registered with the app's prometheus.Registerer, or
 // prometheus.DefaultRegisterer when the app provides none, and unregistered
 // when the app stops.
@@ -20,7 +21,7 @@ import (
 // The tracer is made only when the pool is, and the collector only when the
 // app's dbmodule.Querier is the pool: with a fake Querier, nothing connects.
 var Module = fx.Module("dbmetrics",
-	fx.Provide(dbmodule.AsTracer(NewRegisteredQueryTracer)),
+	fx.Provide(dbmodule.AsStatementObserver(NewRegisteredQueryTracer)),
 	fx.Invoke(RegisterPoolCollector),
 )
 

@@ -9,6 +9,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/fxpg/fxpg/dbmodule"
 )
 
 // The values of the outcome label of pgx_statement_duration_seconds.
@@ -47,9 +49,11 @@ func labelValues() (operations [numOperations]string, outcomes [numOutcomes]stri
 	return [...]string{OperationQuery, OperationBatch, OperationCopyFrom}, [...]string{OutcomeOK, OutcomeError, OutcomeCanceled}
 }
 
-// QueryTracer is a pgx tracer that observes how long each statement, batch
-// and copy takes, by operation and outcome, in a Prometheus histogram. It is
-// also the prometheus.Collector of that histogram.
+// QueryTracer observes how long each statement, batch and copy takes, by
+// operation and outcome, in a Prometheus histogram, of which it is the
+// prometheus.Collector. It is a dbmodule.StatementObserver, which is how
+// Module uses it, sharing the pool's timing of each statement, and also a pgx
+// tracer of its own, for pools made without the module.
 //
 // A traced statement costs two clock reads, a map lookup and an atomic
 // histogram update, and allocates nothing: its start is kept on its
@@ -62,10 +66,11 @@ type QueryTracer struct {
 }
 
 var (
-	_ pgx.QueryTracer      = (*QueryTracer)(nil)
-	_ pgx.BatchTracer      = (*QueryTracer)(nil)
-	_ pgx.CopyFromTracer   = (*QueryTracer)(nil)
-	_ prometheus.Collector = (*QueryTracer)(nil)
+	_ dbmodule.StatementObserver = (*QueryTracer)(nil)
+	_ pgx.QueryTracer            = (*QueryTracer)(nil)
+	_ pgx.BatchTracer            = (*QueryTracer)(nil)
+	_ pgx.CopyFromTracer         = (*QueryTracer)(nil)
+	_ prometheus.Collector       = (*QueryTracer)(nil)
 )
 
 // buckets span 0.5 ms, a point lookup on a local server, to 10 s, beyond
@@ -133,6 +138,19 @@ func (t *QueryTracer) end(conn *pgx.Conn, operation int, err error) {
 	}
 	t.observers[operation][outcome(err)].Observe(time.Since(s.at).Seconds())
 	s.at = time.Time{}
+}
+
+// ObserveStatement implements dbmodule.StatementObserver: in the module, the
+// pool's Tracer times each statement once for the logs and for these metrics.
+func (t *QueryTracer) ObserveStatement(s dbmodule.Statement) {
+	op := query
+	switch s.Kind {
+	case dbmodule.BatchStatement:
+		op = batch
+	case dbmodule.CopyFromStatement:
+		op = copyFrom
+	}
+	t.observers[op][outcome(s.Err)].Observe(s.Duration.Seconds())
 }
 
 // outcome classifies a statement's error.

@@ -28,6 +28,8 @@ type BouncerOptions struct {
 	PoolSize int
 	// Settings are extra [pgbouncer] settings, overriding the above.
 	Settings map[string]string
+	// CPUs, if set, are the only CPUs PgBouncer runs on.
+	CPUs []int
 }
 
 // A Bouncer is a PgBouncer in front of a Server, authenticating its
@@ -78,7 +80,7 @@ func (b *Bouncer) start(ctx context.Context, bin string, opts BouncerOptions) er
 		if err := b.writeConfig(opts); err != nil {
 			return err
 		}
-		err = b.launch(ctx, bin)
+		err = b.launch(ctx, bin, opts.CPUs)
 		if err == nil {
 			return nil
 		}
@@ -116,7 +118,7 @@ func (b *Bouncer) writeConfig(opts BouncerOptions) error {
 	return nil
 }
 
-func (b *Bouncer) launch(ctx context.Context, bin string) error {
+func (b *Bouncer) launch(ctx context.Context, bin string, cpus []int) error {
 	// PgBouncer refuses to run as root, like PostgreSQL.
 	cmd := b.server.owner.command(context.Background(), bin, filepath.Join(b.dir, "pgbouncer.ini"))
 	if err := cmd.Start(); err != nil {
@@ -128,6 +130,10 @@ func (b *Bouncer) launch(ctx context.Context, bin string) error {
 		close(exited)
 	}()
 	b.proc, b.exited = cmd, exited
+	if err := pin(cmd.Process.Pid, cpus); err != nil {
+		b.stop()
+		return err
+	}
 
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(b.port))
 	tick := time.NewTicker(5 * time.Millisecond)

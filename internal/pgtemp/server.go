@@ -16,6 +16,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Options configure a server. The zero value is a fast server on a free port.
@@ -29,6 +31,10 @@ type Options struct {
 	// server first starts, e.g. to write TLS certificate files. Files it
 	// writes are handed to the server's user afterwards.
 	Configure func(dataDir string) error
+	// CPUs, if set, are the only CPUs the server's processes run on, as
+	// benchmarks want client and server apart. Backends inherit it from the
+	// postmaster, which gets it as soon as it starts.
+	CPUs []int
 }
 
 // defaultSettings favour speed over durability: a throwaway server never
@@ -51,6 +57,7 @@ type Server struct {
 	password string
 	settings map[string]string
 	fixed    bool // the caller chose the port, so a busy port is an error
+	cpus     []int
 
 	mu     sync.Mutex
 	port   int
@@ -79,7 +86,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	}
 	s := &Server{
 		binDir: binDir, dir: dir, owner: o, password: tmpl.password,
-		settings: defaultSettings(), port: opts.Port, fixed: opts.Port != 0,
+		settings: defaultSettings(), port: opts.Port, fixed: opts.Port != 0, cpus: opts.CPUs,
 	}
 	maps.Copy(s.settings, opts.Settings)
 	fail := func(err error) (*Server, error) {
@@ -228,6 +235,10 @@ func (s *Server) launch(ctx context.Context) error {
 		close(exited)
 	}()
 	s.proc, s.exited = cmd, exited
+	if err := pin(cmd.Process.Pid, s.cpus); err != nil {
+		s.kill()
+		return err
+	}
 
 	if err := s.waitReady(ctx, cmd.Process.Pid, exited); err != nil {
 		s.kill()
@@ -374,4 +385,19 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// pin restricts process pid to cpus; no cpus, no change.
+func pin(pid int, cpus []int) error {
+	if len(cpus) == 0 {
+		return nil
+	}
+	var set unix.CPUSet
+	for _, c := range cpus {
+		set.Set(c)
+	}
+	if err := unix.SchedSetaffinity(pid, &set); err != nil {
+		return fmt.Errorf("pin process %d to CPUs %v: %w", pid, cpus, err)
+	}
+	return nil
 }

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/multitracer"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/tracelog"
 	"go.uber.org/zap"
@@ -34,7 +33,7 @@ func loggedPool(t *testing.T, level zapcore.Level, cfg config.DB) (*pgxpool.Pool
 	return pool, logs
 }
 
-func TestQueryLoggerLogsQueriesAtDebugWithoutArguments(t *testing.T) {
+func TestTracerLogsQueriesAtDebugWithoutArguments(t *testing.T) {
 	pool, logs := loggedPool(t, zapcore.DebugLevel, config.DB{})
 	if _, err := pool.Exec(context.Background(), "SELECT $1::text", "card-4242"); err != nil {
 		t.Fatal(err)
@@ -63,7 +62,7 @@ func TestQueryLoggerLogsQueriesAtDebugWithoutArguments(t *testing.T) {
 	}
 }
 
-func TestQueryLoggerLogsArgumentsWhenAsked(t *testing.T) {
+func TestTracerLogsArgumentsWhenAsked(t *testing.T) {
 	pool, logs := loggedPool(t, zapcore.DebugLevel, config.DB{LogQueryArgs: true})
 	long := strings.Repeat("x", 100)
 	if _, err := pool.Exec(context.Background(), "SELECT $1::text, $2::int, $3::bytea, $4::text", "card-4242", 7, []byte{1, 2}, long); err != nil {
@@ -85,7 +84,7 @@ func TestQueryLoggerLogsArgumentsWhenAsked(t *testing.T) {
 	}
 }
 
-func TestQueryLoggerWarnsAboutSlowQueries(t *testing.T) {
+func TestTracerWarnsAboutSlowQueries(t *testing.T) {
 	pool, logs := loggedPool(t, zapcore.InfoLevel, config.DB{SlowQueryThreshold: 50 * time.Millisecond})
 	ctx := context.Background()
 	if _, err := pool.Exec(ctx, "SELECT 1"); err != nil {
@@ -106,7 +105,7 @@ func TestQueryLoggerWarnsAboutSlowQueries(t *testing.T) {
 	}
 }
 
-func TestQueryLoggerLogsFailuresBatchesAndCopies(t *testing.T) {
+func TestTracerLogsFailuresBatchesAndCopies(t *testing.T) {
 	pool, logs := loggedPool(t, zapcore.DebugLevel, config.DB{})
 	ctx := context.Background()
 	if _, err := pool.Exec(ctx, "SELECT 1/0"); err == nil {
@@ -147,7 +146,7 @@ func TestQueryLoggerLogsFailuresBatchesAndCopies(t *testing.T) {
 	}
 }
 
-func TestQueryLoggerLogsConnects(t *testing.T) {
+func TestTracerLogsConnects(t *testing.T) {
 	_, logs := loggedPool(t, zapcore.DebugLevel, config.DB{})
 	if logs.FilterMessage("database connection opened").Len() == 0 {
 		t.Error("connect not logged")
@@ -166,7 +165,7 @@ func TestQueryLoggerLogsConnects(t *testing.T) {
 
 // A statement cache that meets a server connection which lost its prepared
 // statements, as behind a transaction-mode pooler, is logged with the fix.
-func TestQueryLoggerExplainsLostPreparedStatements(t *testing.T) {
+func TestTracerExplainsLostPreparedStatements(t *testing.T) {
 	pool, logs := loggedPool(t, zapcore.InfoLevel, config.DB{MaxConns: 1})
 	ctx := context.Background()
 	var n int
@@ -187,8 +186,8 @@ func TestQueryLoggerExplainsLostPreparedStatements(t *testing.T) {
 	}
 }
 
-// The module's pool, query logger at info included, allocates no more per
-// query than a raw pgxpool with no tracer at all.
+// The module's pool, its Tracer logging at info included, allocates no more
+// per query than a raw pgxpool with no tracer at all.
 func TestModulePoolAddsNoAllocations(t *testing.T) {
 	ctx := context.Background()
 	raw, err := pgxpool.New(ctx, pg.URL(t))
@@ -197,8 +196,8 @@ func TestModulePoolAddsNoAllocations(t *testing.T) {
 	}
 	defer raw.Close()
 	traced, _ := loggedPool(t, zapcore.InfoLevel, config.DB{})
-	if mt, ok := traced.Config().ConnConfig.Tracer.(*multitracer.Tracer); !ok || len(mt.QueryTracers) != 2 {
-		t.Fatalf("module pool's tracer = %T, want the QueryLogger and the connection-loss reset", traced.Config().ConnConfig.Tracer)
+	if _, ok := traced.Config().ConnConfig.Tracer.(*dbmodule.Tracer); !ok {
+		t.Fatalf("module pool's tracer = %T, want its Tracer", traced.Config().ConnConfig.Tracer)
 	}
 	allocs := func(pool *pgxpool.Pool) float64 {
 		var n int
@@ -227,5 +226,42 @@ func TestTraceLoggerAdaptsTracelog(t *testing.T) {
 	}
 	if all[0].ContextMap()["sql"] != "SELECT 1" {
 		t.Errorf("fields = %v", all[0].ContextMap())
+	}
+}
+
+func TestTracerTellsObservers(t *testing.T) {
+	ctx := context.Background()
+	observer := &countingObserver{}
+	pool, err := dbmodule.Open(ctx, pg.Config(t), dbmodule.WithObservers(observer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if _, err := pool.Exec(ctx, "SELECT 1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, "SELECT 1/0"); err == nil {
+		t.Fatal("division by zero succeeded")
+	}
+	b := &pgx.Batch{}
+	b.Queue("SELECT 1")
+	if err := pool.SendBatch(ctx, b).Close(); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, "CREATE TEMP TABLE observed (n int)"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.CopyFrom(ctx, pgx.Identifier{"observed"}, []string{"n"}, pgx.CopyFromRows([][]any{{1}})); err != nil {
+		t.Fatal(err)
+	}
+	observer.mu.Lock()
+	defer observer.mu.Unlock()
+	if q, b, c := observer.kinds[dbmodule.QueryStatement], observer.kinds[dbmodule.BatchStatement], observer.kinds[dbmodule.CopyFromStatement]; q != 3 || b != 1 || c != 1 || observer.errs != 1 {
+		t.Errorf("observer told of %d queries, %d batches, %d copies, %d errors; want 3, 1, 1, 1", q, b, c, observer.errs)
 	}
 }

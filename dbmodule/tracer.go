@@ -1,0 +1,324 @@
+package dbmodule
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+// Tracer is the pool's pgx tracer. It times every statement, batch and copy
+// once, and with that one timing:
+//
+//   - logs it to Logger: at debug, at warn when slower than
+//     SlowQueryThreshold, and at error, with the fix, when a pooler lost its
+//     prepared statement; argument values only with LogArgs, as they may hold
+//     personal data or secrets;
+//   - tells each of Observers, such as the metrics of dbmetrics;
+//   - resets the pool, once attached to one, when a statement finds its
+//     connection lost (see resetOnConnLoss).
+//
+// It logs new connections too: at debug, and failed ones at warn.
+//
+// Below debug level a statement costs two clock reads and two lookups in
+// its connection's CustomData, where the start of the statement in flight is
+// kept (a new context would allocate), plus what its observers do.
+type Tracer struct {
+	Logger             *zap.Logger // nil or zap.NewNop() for no logging
+	SlowQueryThreshold time.Duration
+	LogArgs            bool
+	Observers          []StatementObserver
+
+	pool atomic.Pointer[pgxpool.Pool] // reset on connection loss
+}
+
+var (
+	_ pgx.QueryTracer    = (*Tracer)(nil)
+	_ pgx.BatchTracer    = (*Tracer)(nil)
+	_ pgx.CopyFromTracer = (*Tracer)(nil)
+	_ pgx.ConnectTracer  = (*Tracer)(nil)
+)
+
+// A StatementObserver is told how each statement, batch and copy went by the
+// pool's Tracer, which times each once for all its observers. It is called
+// on the caller's goroutine for every statement, so it must be quick and
+// must not block. Provide one to the module with AsStatementObserver.
+type StatementObserver interface {
+	ObserveStatement(Statement)
+}
+
+// A Statement is what a StatementObserver learns of one statement.
+type Statement struct {
+	Kind     StatementKind
+	Duration time.Duration // from sending it to its end: rows read and all
+	Err      error
+}
+
+// StatementKind says what a Statement was.
+type StatementKind uint8
+
+// The kinds of statements.
+const (
+	QueryStatement    StatementKind = iota // Exec, Query, QueryRow; transaction statements too
+	BatchStatement                         // a whole SendBatch
+	CopyFromStatement                      // a CopyFrom
+)
+
+func (k StatementKind) String() string {
+	switch k {
+	case BatchStatement:
+		return "batch"
+	case CopyFromStatement:
+		return "copy_from"
+	}
+	return "query"
+}
+
+// inFlight is what the Tracer remembers about a connection's current statement.
+type inFlight struct {
+	start time.Time
+	sql   string
+	args  []any
+}
+
+// inFlightKey keys a connection's inFlight in its pgconn.PgConn.CustomData.
+const inFlightKey = "dbmodule.Tracer"
+
+func inFlightOn(conn *pgx.Conn) *inFlight {
+	data := conn.PgConn().CustomData()
+	f, ok := data[inFlightKey].(*inFlight)
+	if !ok {
+		f = new(inFlight)
+		data[inFlightKey] = f
+	}
+	return f
+}
+
+// beginStatement notes the start of a statement on conn.
+func beginStatement(conn *pgx.Conn, sql string, args []any) {
+	f := inFlightOn(conn)
+	f.start, f.sql, f.args = time.Now(), sql, args
+}
+
+// end times the statement in flight on conn and tells the observers and the
+// pool of it; the caller logs it.
+func (t *Tracer) end(conn *pgx.Conn, kind StatementKind, err error) (*inFlight, time.Duration) {
+	f := inFlightOn(conn)
+	took := time.Since(f.start)
+	for _, o := range t.Observers {
+		o.ObserveStatement(Statement{Kind: kind, Duration: took, Err: err})
+	}
+	if err != nil {
+		t.resetOnConnLoss(conn, err)
+	}
+	return f, took
+}
+
+// TraceQueryStart implements pgx.QueryTracer.
+func (t *Tracer) TraceQueryStart(ctx context.Context, conn *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
+	beginStatement(conn, data.SQL, data.Args)
+	return ctx
+}
+
+// TraceQueryEnd implements pgx.QueryTracer.
+func (t *Tracer) TraceQueryEnd(_ context.Context, conn *pgx.Conn, data pgx.TraceQueryEndData) {
+	f, took := t.end(conn, QueryStatement, data.Err)
+	if ce := t.check(took, data.Err, "query"); ce != nil {
+		fields := append(t.statementFields(f.sql, f.args), zap.Duration("duration", took), zap.Uint32("pid", conn.PgConn().PID()))
+		ce.Write(append(fields, outcomeFields(data.CommandTag, data.Err)...)...)
+	}
+	f.sql, f.args = "", nil // let the arguments be collected
+}
+
+// TraceBatchStart implements pgx.BatchTracer.
+func (t *Tracer) TraceBatchStart(ctx context.Context, conn *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	beginStatement(conn, "", nil)
+	return ctx
+}
+
+// TraceBatchQuery implements pgx.BatchTracer.
+func (t *Tracer) TraceBatchQuery(_ context.Context, conn *pgx.Conn, data pgx.TraceBatchQueryData) {
+	if t.Logger == nil {
+		return
+	}
+	if ce := t.Logger.Check(zap.DebugLevel, "batch query"); ce != nil {
+		fields := append(t.statementFields(data.SQL, data.Args), zap.Uint32("pid", conn.PgConn().PID()))
+		ce.Write(append(fields, outcomeFields(data.CommandTag, data.Err)...)...)
+	}
+}
+
+// TraceBatchEnd implements pgx.BatchTracer.
+func (t *Tracer) TraceBatchEnd(_ context.Context, conn *pgx.Conn, data pgx.TraceBatchEndData) {
+	_, took := t.end(conn, BatchStatement, data.Err)
+	if ce := t.check(took, data.Err, "batch"); ce != nil {
+		ce.Write(append([]zap.Field{zap.Duration("duration", took), zap.Uint32("pid", conn.PgConn().PID())}, outcomeFields(pgconn.CommandTag{}, data.Err)...)...)
+	}
+}
+
+// TraceCopyFromStart implements pgx.CopyFromTracer.
+func (t *Tracer) TraceCopyFromStart(ctx context.Context, conn *pgx.Conn, data pgx.TraceCopyFromStartData) context.Context {
+	beginStatement(conn, data.TableName.Sanitize(), nil)
+	return ctx
+}
+
+// TraceCopyFromEnd implements pgx.CopyFromTracer.
+func (t *Tracer) TraceCopyFromEnd(_ context.Context, conn *pgx.Conn, data pgx.TraceCopyFromEndData) {
+	f, took := t.end(conn, CopyFromStatement, data.Err)
+	if ce := t.check(took, data.Err, "copy from"); ce != nil {
+		ce.Write(append([]zap.Field{zap.String("table", f.sql), zap.Duration("duration", took), zap.Uint32("pid", conn.PgConn().PID())},
+			outcomeFields(data.CommandTag, data.Err)...)...)
+	}
+}
+
+// TraceConnectStart implements pgx.ConnectTracer. A connect has no
+// connection to keep its start on yet, so it goes in the context; connects
+// are rare next to queries.
+func (t *Tracer) TraceConnectStart(ctx context.Context, data pgx.TraceConnectStartData) context.Context {
+	return context.WithValue(ctx, connectStartKey{}, connectStart{time.Now(), data.ConnConfig.Host, data.ConnConfig.Port})
+}
+
+type connectStartKey struct{}
+
+type connectStart struct {
+	at   time.Time
+	host string
+	port uint16
+}
+
+// TraceConnectEnd implements pgx.ConnectTracer.
+func (t *Tracer) TraceConnectEnd(ctx context.Context, data pgx.TraceConnectEndData) {
+	if t.Logger == nil {
+		return
+	}
+	start, _ := ctx.Value(connectStartKey{}).(connectStart)
+	fields := []zap.Field{zap.String("host", start.host), zap.Uint16("port", start.port), zap.Duration("duration", time.Since(start.at))}
+	if data.Err != nil {
+		// pgconn's connect errors name user, database, host and port, never the password.
+		t.Logger.Warn("database connect failed", append(fields, zap.Error(data.Err))...)
+		return
+	}
+	t.Logger.Debug("database connection opened", append(fields, zap.Uint32("pid", data.Conn.PgConn().PID()))...)
+}
+
+// check returns the log entry for a finished statement, or nil when its
+// level is off: warn when slow, and error when the failure means the exec
+// mode does not suit a pooler, so that the fix is in the log.
+func (t *Tracer) check(took time.Duration, err error, msg string) *zapcore.CheckedEntry {
+	switch {
+	case t.Logger == nil:
+		return nil
+	case preparedStatementLost(err):
+		return t.Logger.Check(zap.ErrorLevel, msg+" failed, its prepared statement gone; "+ExecModeHint)
+	case took >= t.SlowQueryThreshold && t.SlowQueryThreshold > 0:
+		return t.Logger.Check(zap.WarnLevel, "slow "+msg)
+	}
+	return t.Logger.Check(zap.DebugLevel, msg)
+}
+
+func (t *Tracer) statementFields(sql string, args []any) []zap.Field {
+	fields := make([]zap.Field, 0, 8)
+	fields = append(fields, zap.String("sql", sql))
+	if t.LogArgs && len(args) > 0 {
+		fields = append(fields, zap.Strings("args", loggableArgs(args)))
+	}
+	return fields
+}
+
+func outcomeFields(tag pgconn.CommandTag, err error) []zap.Field {
+	if err != nil {
+		return []zap.Field{zap.Error(err)}
+	}
+	return []zap.Field{zap.String("command", tag.String()), zap.Int64("rows", tag.RowsAffected())}
+}
+
+// loggableArgs renders arguments for a log line, cutting long values short.
+func loggableArgs(args []any) []string {
+	const limit = 64
+	out := make([]string, len(args))
+	for i, a := range args {
+		switch v := a.(type) {
+		case nil:
+			out[i] = "NULL"
+		case []byte:
+			out[i] = truncate(`\x`+hex.EncodeToString(v[:min(len(v), limit)]), limit)
+		case string:
+			out[i] = truncate(v, limit)
+		default:
+			out[i] = truncate(fmt.Sprint(v), limit)
+		}
+	}
+	return out
+}
+
+func truncate(s string, limit int) string {
+	if len(s) <= limit {
+		return s
+	}
+	cut := limit
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+// preparedStatementLost reports the error a transaction-mode pooler causes
+// when pgx's statement cache meets a server connection that never saw the
+// statement (26000) or already has it (42P05).
+func preparedStatementLost(err error) bool {
+	if err == nil {
+		return false // before errors.As, whose target would escape to the heap
+	}
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	return (pgErr.Code == "26000" || pgErr.Code == "42P05") && strings.Contains(pgErr.Message, "stmtcache_")
+}
+
+// ExecModeHint is the advice logged with the errors that a transaction-mode
+// pooler causes under pgx's default statement cache.
+const ExecModeHint = "a pooler in transaction mode (PgBouncer before 1.21, or without max_prepared_statements) loses prepared statements: " +
+	"behind one, set DB_QUERY_EXEC_MODE=exec (or default_query_exec_mode=exec in DATABASE_URL)"
+
+// attach makes the Tracer reset pool when a statement finds its connection
+// lost.
+func (t *Tracer) attach(pool *pgxpool.Pool) { t.pool.Store(pool) }
+
+// resetOnConnLoss resets the pool when err means that conn's server went
+// away: shut down, crashed, or cut off by the network. The pool's idle
+// connections most likely went down with it, and without a reset each would
+// fail one caller once the server is back, as pgxpool only pings connections
+// idle for over a second. Reset closes the idle connections at once and the
+// busy ones when they are released.
+func (t *Tracer) resetOnConnLoss(conn *pgx.Conn, err error) {
+	if pool := t.pool.Load(); pool != nil && connLost(conn, err) {
+		pool.Reset()
+	}
+}
+
+// connLost reports whether err means conn's server went away, as opposed to
+// the statement failing or its caller giving up.
+func connLost(conn *pgx.Conn, err error) bool {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false // pgx closes a connection whose query was interrupted; the server is fine
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "57P01", "57P02", "57P03": // admin_shutdown, crash_shutdown, cannot_connect_now
+			return true
+		}
+		return false
+	}
+	return conn.IsClosed()
+}
