@@ -10,17 +10,18 @@ import (
 
 // A Report is everything one run measured.
 type Report struct {
-	Machine string // what it ran on
-	Command string // how to run it again
-	Plan    Plan
-	Samples []Sample
-	Pairs   []Sample           // RunPairs' module against pgxpool; nil if not measured
-	Bouncer []Sample           // RunBouncer's; nil if not measured
-	Allocs  map[string]float64 // "module QueryRow" and the like: allocations per operation
-	Cycle   *Cycle
-	RSS     *IdleRSS
-	TestDB  map[string]float64 // MeasureTestDatabase's
-	Chart   string             // the chart's file name, beside the report
+	Machine      string // what it ran on
+	Command      string // how to run it again
+	Plan         Plan
+	Samples      []Sample
+	Pairs        []Sample           // RunPairs' module against pgxpool; nil if not measured
+	PairDuration time.Duration      // of each paired run
+	Bouncer      []Sample           // RunBouncer's; nil if not measured
+	Allocs       map[string]float64 // "module QueryRow" and the like: allocations per operation
+	Cycle        *Cycle
+	RSS          *IdleRSS
+	TestDB       map[string]float64 // MeasureTestDatabase's
+	Chart        string             // the chart's file name, beside the report
 }
 
 // A Target is one of the goals, with what was measured against it.
@@ -179,7 +180,7 @@ func (r Report) WriteMarkdown(w io.Writer) error {
 		fmt.Fprintf(&b, "\n## The module against raw pgxpool, paired\n\n%d back-to-back pairs of %s runs at each point, the order "+
 			"alternating; the ratio is the median of the pairs' ratios, with their range. Client CPU per operation is each one's median.\n\n"+
 			"| transport | workload | goroutines | module ÷ pgxpool | module | pgxpool | CPU per op, module / pgxpool |\n|---|---|---|---|---|---|---|\n",
-			pairs, r.Plan.Duration)
+			pairs, r.PairDuration)
 		ps := Summarise(r.Pairs)
 		for _, p := range Points(r.Pairs) {
 			ratio, _ := Compare(r.Pairs, p, Module, RawPgx)

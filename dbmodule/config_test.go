@@ -2,9 +2,9 @@ package dbmodule_test
 
 import (
 	"context"
-	"sync"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -41,17 +42,30 @@ func ServerHeadroom(ctx context.Context, q Querier) (Headroom, error) {
 	return h, nil
 }
 
+// serverCheckDelay is how long after start the server check waits: the app
+// need not wait for advice, and its first moments have better uses for a
+// connection; an app that stops sooner is spared the check.
+const serverCheckDelay = time.Second
+
 // checkServerInBackground reads the server's headroom on one of the pool's
-// connections and warns about what it finds, in a goroutine, as the app need
-// not wait for advice to start. It returns the function that waits for it,
-// for the stop hook: interrupting its query would cost more than letting it
-// finish, which its timeout bounds.
-func checkServerInBackground(pool *pgxpool.Pool, log *zap.Logger) (wait func()) {
+// connections, serverCheckDelay after start, and warns about what it finds.
+// It returns the function that stops it: before the check starts, it skips
+// it; once started, it lets it finish, as interrupting a query costs more
+// than its timeout bounds it to.
+func checkServerInBackground(pool *pgxpool.Pool, log *zap.Logger) (stop func()) {
 	pc := pool.Config()
-	ctx, cancel := context.WithTimeout(context.Background(), pc.ConnConfig.ConnectTimeout+pc.PingTimeout)
+	skip := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		wait := time.NewTimer(serverCheckDelay)
+		defer wait.Stop()
+		select {
+		case <-skip:
+			return
+		case <-wait.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), pc.ConnConfig.ConnectTimeout+pc.PingTimeout)
 		defer cancel()
 		h, err := untracedHeadroom(ctx, pool)
 		if err != nil {
@@ -60,7 +74,10 @@ func checkServerInBackground(pool *pgxpool.Pool, log *zap.Logger) (wait func()) 
 		}
 		warnAboutServer(h, pool, log)
 	}()
-	return func() { <-done }
+	return func() {
+		close(skip)
+		<-done
+	}
 }
 
 // untracedHeadroom is ServerHeadroom below pgx's tracers: the module's own

@@ -66,8 +66,8 @@ func NewPool(p PoolParams) (*pgxpool.Pool, error) {
 	}
 	tracer.attach(pool)
 	// The server check runs after start, off its critical path; stopping
-	// the app waits for it.
-	var waitCheck func()
+	// the app stops it.
+	var stopCheck func()
 	// If the app fails before this hook starts (in fx.New, or in an earlier
 	// OnStart), nothing closes the pool: a failed app is expected to exit.
 	p.Lifecycle.Append(fx.Hook{
@@ -92,12 +92,12 @@ func NewPool(p PoolParams) (*pgxpool.Pool, error) {
 					return fmt.Errorf("%s: %w", task.Name, err)
 				}
 			}
-			waitCheck = checkServerInBackground(pool, log)
+			stopCheck = checkServerInBackground(pool, log)
 			return nil
 		},
 		OnStop: func(ctx context.Context) error {
-			if waitCheck != nil {
-				waitCheck()
+			if stopCheck != nil {
+				stopCheck()
 			}
 			if err := Close(ctx, pool); err != nil {
 				log.Error("database pool not closed in time", zap.Error(err))

@@ -14,21 +14,12 @@ import (
 	"time"
 
 	"github.com/fxpg/fxpg/dbmodule/dbtest"
+	"github.com/fxpg/fxpg/internal/cmdtest"
 )
 
 var pg dbtest.Server
 
 func TestMain(m *testing.M) { os.Exit(pg.Main(m)) }
-
-// build compiles the command once per test.
-func build(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "app")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
 
 // running is the command started with env, in dir.
 type running struct {
@@ -102,7 +93,7 @@ func (r *running) stop(t *testing.T, sig os.Signal) int {
 }
 
 func TestGracefulShutdownOnSignals(t *testing.T) {
-	bin := build(t)
+	bin := cmdtest.Build(t, "app")
 	for _, sig := range []os.Signal{syscall.SIGTERM, syscall.SIGINT} {
 		t.Run(sig.String(), func(t *testing.T) {
 			r := start(t, bin, t.TempDir(), "APP_ENV=production", "HTTP_ADDR=127.0.0.1:0", "DATABASE_URL="+pg.URL(t))
@@ -120,7 +111,7 @@ func TestGracefulShutdownOnSignals(t *testing.T) {
 }
 
 func TestEnvFileInDevelopment(t *testing.T) {
-	bin := build(t)
+	bin := cmdtest.Build(t, "app")
 	dir := t.TempDir()
 	env := "APP_ENV=development\nLOG_LEVEL=debug\nDATABASE_URL=" + pg.URL(t) + "\nHTTP_ADDR=127.0.0.1:1\n"
 	if err := os.WriteFile(filepath.Join(dir, ".env"), []byte(env), 0o600); err != nil {
@@ -139,7 +130,7 @@ func TestEnvFileInDevelopment(t *testing.T) {
 }
 
 func TestStartFailureExitsNonZero(t *testing.T) {
-	bin := build(t)
+	bin := cmdtest.Build(t, "app")
 	cmd := exec.Command(bin)
 	cmd.Dir = t.TempDir()
 	cmd.Env = []string{"APP_ENV=production", "HTTP_ADDR=127.0.0.1:0", "DB_MAX_CONNS=many"}

@@ -35,6 +35,7 @@ func main() {
 	cycleDir := flag.String("cycle", "", "directory of bench/cycle's module, service and plain, built, for start-stop timing; empty skips it")
 	cycleRuns := flag.Int("cycle-runs", 50, "hyperfine runs of each start-stop binary")
 	pairs := flag.Int("pairs", 20, "paired runs of the module against raw pgxpool at each point, over TCP; 0 skips them")
+	pairDuration := flag.Duration("pair-duration", time.Second, "length of each paired run")
 	testDB := flag.Bool("testdb", true, "also run the test kit's BenchmarkNewDatabase")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	serverCPUs := flag.String("server-cpus", "", "CPUs for the server and PgBouncer, comma-separated; run dbbench itself on others (taskset)")
@@ -52,7 +53,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "dbbench:", err)
 		os.Exit(2)
 	}
-	if err := run(ctx, plan, *out, bench.SetupOptions{Bouncer: *bouncer, ServerCPUs: cpus}, *pairs, *appBin, *cycleDir, *cycleRuns, *testDB, *cpuProfile); err != nil {
+	if err := run(ctx, plan, *out, bench.SetupOptions{Bouncer: *bouncer, ServerCPUs: cpus}, *pairs, *pairDuration, *appBin, *cycleDir, *cycleRuns, *testDB, *cpuProfile); err != nil {
 		fmt.Fprintln(os.Stderr, "dbbench:", err)
 		os.Exit(1)
 	}
@@ -83,7 +84,8 @@ func planFrom(d time.Duration, rounds int, concurrency, workloads, transports, c
 	return plan, nil
 }
 
-func run(ctx context.Context, plan bench.Plan, out string, setup bench.SetupOptions, pairs int, appBin, cycleDir string, cycleRuns int, testDB bool, cpuProfile string) error {
+func run(ctx context.Context, plan bench.Plan, out string, setup bench.SetupOptions, pairs int, pairDuration time.Duration,
+	appBin, cycleDir string, cycleRuns int, testDB bool, cpuProfile string) error {
 	if cpuProfile != "" {
 		f, err := os.Create(cpuProfile)
 		if err != nil {
@@ -111,6 +113,8 @@ func run(ctx context.Context, plan bench.Plan, out string, setup bench.SetupOpti
 	if pairs > 0 {
 		pp := plan
 		pp.Transports = []bench.Transport{bench.TCP}
+		pp.Duration = pairDuration
+		report.PairDuration = pairDuration
 		if report.Pairs, err = bench.RunPairs(ctx, env, pp, bench.Module, bench.RawPgx, pairs); err != nil {
 			return err
 		}

@@ -5,13 +5,13 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/fxpg/fxpg/dbmodule/dbcheck"
 	"github.com/fxpg/fxpg/dbmodule/dbtest"
+	"github.com/fxpg/fxpg/internal/cmdtest"
 	"github.com/fxpg/fxpg/store"
 )
 
@@ -19,15 +19,6 @@ import (
 var pg = dbtest.Server{Migrations: store.Migrations()}
 
 func TestMain(m *testing.M) { os.Exit(pg.Main(m)) }
-
-func build(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "dbcheck")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
 
 // check runs the command in an empty directory with only env and returns
 // stdout, stderr and the exit code.
@@ -53,7 +44,7 @@ func passwordOf(t *testing.T, raw string) string {
 }
 
 func TestHealthyDatabase(t *testing.T) {
-	bin := build(t)
+	bin := cmdtest.Build(t, "dbcheck")
 	db := pg.Database(t)
 	env := []string{"DATABASE_URL=" + db.URL + "&pool_max_conns=4", "DB_MIN_IDLE_CONNS=1"}
 	secret := passwordOf(t, db.URL)
@@ -99,7 +90,7 @@ func TestHealthyDatabase(t *testing.T) {
 }
 
 func TestUnhealthyDatabases(t *testing.T) {
-	bin := build(t)
+	bin := cmdtest.Build(t, "dbcheck")
 	const secret = "Sup3r-S3cret-pw"
 	wrong, err := url.Parse(pg.URL(t))
 	if err != nil {

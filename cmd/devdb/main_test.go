@@ -3,23 +3,15 @@ package main_test
 import (
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/fxpg/fxpg/internal/cmdtest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-func build(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "devdb")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
 
 func TestRunsCommandAgainstThrowawayServer(t *testing.T) {
 	psql, err := exec.LookPath("psql")
@@ -27,7 +19,7 @@ func TestRunsCommandAgainstThrowawayServer(t *testing.T) {
 		t.Fatalf("psql comes with Debian's postgresql package: %v", err)
 	}
 	script := `test "$DATABASE_URL" = "$DIRECT_URL" && ` + psql + ` "$DATABASE_URL" -Atc 'SELECT 40 + 2' && exit 7`
-	cmd := exec.Command(build(t), "--", "sh", "-c", script)
+	cmd := exec.Command(cmdtest.Build(t, "devdb"), "--", "sh", "-c", script)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, _ := cmd.Output()

@@ -9,21 +9,13 @@ import (
 	"testing"
 
 	"github.com/fxpg/fxpg/dbmodule/dbtest"
+	"github.com/fxpg/fxpg/internal/cmdtest"
 )
 
 // pg hands each test an empty database for the command to migrate.
 var pg dbtest.Server
 
 func TestMain(m *testing.M) { os.Exit(pg.Main(m)) }
-
-func build(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "migrate")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
 
 // migrate runs the command in dir with env and returns stdout, stderr and the exit code.
 func migrate(t *testing.T, bin, dir string, env []string, args ...string) (string, string, int) {
@@ -38,7 +30,7 @@ func migrate(t *testing.T, bin, dir string, env []string, args ...string) (strin
 }
 
 func TestCommands(t *testing.T) {
-	bin := build(t)
+	bin := cmdtest.Build(t, "migrate")
 	dir := t.TempDir()
 	env := []string{"DIRECT_URL=" + pg.Database(t).URL}
 	steps := []struct {
@@ -62,7 +54,7 @@ func TestCommands(t *testing.T) {
 
 func TestCreate(t *testing.T) {
 	dir := t.TempDir()
-	stdout, stderr, code := migrate(t, build(t), t.TempDir(), nil, "-dir", dir, "create", "add notes")
+	stdout, stderr, code := migrate(t, cmdtest.Build(t, "migrate"), t.TempDir(), nil, "-dir", dir, "create", "add notes")
 	if code != 0 || !strings.Contains(stdout, "00001_add_notes.sql") {
 		t.Fatalf("create: exit %d\n%s%s", code, stdout, stderr)
 	}
@@ -72,7 +64,7 @@ func TestCreate(t *testing.T) {
 }
 
 func TestFailures(t *testing.T) {
-	bin := build(t)
+	bin := cmdtest.Build(t, "migrate")
 	for _, tt := range []struct {
 		name string
 		env  []string
