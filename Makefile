@@ -28,7 +28,7 @@ generate:
 		{ echo "installing sqlc $(SQLC_VERSION) (cgo; about six minutes)"; CGO_ENABLED=1 $(GO) install github.com/sqlc-dev/sqlc/cmd/sqlc@$(SQLC_VERSION); }
 	PATH="$$PATH:$$($(GO) env GOPATH)/bin" sqlc generate
 
-## bench: the full benchmark against raw pgxpool, database/sql and pgbench (about 25 minutes), into docs/
+## bench: the full benchmark against raw pgxpool, database/sql and pgbench (about 35 minutes), into docs/
 # With two CPUs or more, the server gets CPU 1 and the client CPU 0: runs vary less.
 bench: deps build
 	@./scripts/ensure-deps hyperfine

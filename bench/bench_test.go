@@ -121,16 +121,21 @@ func TestRunAndReport(t *testing.T) {
 			t.Errorf("sample %+v: want operations, no errors, latencies and CPU time", s)
 		}
 	}
-	bouncer, err := RunBouncer(ctx, e, Plan{Concurrency: []int{2}, Duration: time.Second, Rounds: 1})
-	if err != nil || len(bouncer) != 2 {
-		t.Fatalf("RunBouncer = %d samples, %v", len(bouncer), err)
+	var pairs []Sample
+	for _, p := range Pairings() {
+		p.Workloads, p.Concurrency, p.Transports = p.Workloads[:1], []int{2}, p.Transports[:1]
+		s, err := RunPairs(ctx, e, p, 1, time.Second, nil)
+		if err != nil || len(s) != 2 {
+			t.Fatalf("RunPairs(%s) = %d samples, %v", p.Name, len(s), err)
+		}
+		pairs = append(pairs, s...)
 	}
 	allocs, err := CountAllocs(ctx, e)
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	r := Report{Machine: "test", Command: "go test", Plan: plan, Samples: samples, Bouncer: bouncer, Allocs: allocs, Chart: "bench.png"}
+	r := Report{Machine: "test", Command: "go test", Plan: plan, Samples: samples, Pairs: pairs, PairDuration: time.Second, Allocs: allocs, Chart: "bench.png"}
 	if err := WriteChart(dir+"/bench.png", plan, samples); err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +143,8 @@ func TestRunAndReport(t *testing.T) {
 	if err := r.WriteMarkdown(&md); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"## Targets", "module ≥ 0.98× raw pgxpool", "point lookup (pgbench select-only), TCP loopback", "Through PgBouncer"} {
+	for _, want := range []string{"## Targets", "module ≥ 0.98× raw pgxpool", "point lookup (pgbench select-only), TCP loopback",
+		"### module ÷ pgbench through PgBouncer", "| PgBouncer, TCP | point | 2 |"} {
 		if !strings.Contains(md.String(), want) {
 			t.Errorf("report lacks %q", want)
 		}

@@ -12,6 +12,7 @@ import (
 
 // A Sample is one timed run of one contender.
 type Sample struct {
+	Pairing     string // the Pairing whose runs these are, if any
 	Contender   string
 	Workload    string
 	Transport   Transport

@@ -14,9 +14,8 @@ type Report struct {
 	Command      string // how to run it again
 	Plan         Plan
 	Samples      []Sample
-	Pairs        []Sample           // RunPairs' module against pgxpool; nil if not measured
+	Pairs        []Sample           // RunPairs', over Pairings; nil if not measured
 	PairDuration time.Duration      // of each paired run
-	Bouncer      []Sample           // RunBouncer's; nil if not measured
 	Allocs       map[string]float64 // "module QueryRow" and the like: allocations per operation
 	Cycle        *Cycle
 	RSS          *IdleRSS
@@ -34,15 +33,11 @@ type Target struct {
 // Targets checks the report against the goals the module is held to.
 func (r Report) Targets() []Target {
 	var out []Target
-	// The module's handle against raw pgxpool, at every point measured: by
-	// the paired runs when there are any, as they are the closer measure.
-	paired := r.Pairs
-	if len(paired) == 0 {
-		paired = r.Samples
-	}
+	// The module's handle against raw pgxpool, at every point measured.
+	pairing := "module ÷ pgxpool"
 	worst, where, n := 0.0, Point{}, 0
-	for _, p := range Points(paired) {
-		if ratio, ok := Compare(paired, p, Module, RawPgx); ok {
+	for _, p := range Points(r.pairSamples(pairing)) {
+		if ratio, ok := r.compare(pairing, p, Module, RawPgx); ok {
 			n++
 			if n == 1 || ratio.Median < worst {
 				worst, where = ratio.Median, p
@@ -66,18 +61,16 @@ func (r Report) Targets() []Target {
 		want  float64
 	}{{PgxStdlib, 8, 1.0}, {PgxStdlib, 32, 1.1}, {LibPQ, 8, 2}, {LibPQ, 32, 2}, {PgBench, 8, 0.75}} {
 		for _, t := range []Transport{TCP, Socket} {
-			ratio, ok := Compare(r.Samples, Point{t, "point", g.conc}, Module, g.other)
-			out = append(out, Target{Goal: fmt.Sprintf("point lookup, %d goroutines, %s: ≥ %.2f× %s", g.conc, t, g.want, g.other),
+			ratio, ok := r.compare("module ÷ "+g.other, Point{t, "point", g.conc}, Module, g.other)
+			out = append(out, Target{Goal: fmt.Sprintf("point lookup, %d goroutines, %s: ≥ %.2f× %s", g.conc, transportTitle(t), g.want, g.other),
 				Known: ok, Met: ratio.Median >= g.want, Measured: ratioText(ratio)})
 		}
 	}
 
-	for _, conc := range r.Plan.Concurrency {
-		ratio, ok := Compare(r.Bouncer, Point{"pgbouncer", "point", conc}, Module+" (exec)", PgBench+" (extended)")
-		if ok {
-			out = append(out, Target{Goal: fmt.Sprintf("through PgBouncer, %d goroutines: ≥ 0.9× pgbench", conc), Known: true,
-				Met: ratio.Median >= 0.9, Measured: ratioText(ratio)})
-		}
+	for _, conc := range []int{8, 32} {
+		ratio, ok := r.compare("module ÷ pgbench through PgBouncer", Point{"pgbouncer", "point", conc}, Module, PgBench)
+		out = append(out, Target{Goal: fmt.Sprintf("through PgBouncer, %d goroutines: ≥ 0.9× pgbench", conc), Known: ok,
+			Met: ratio.Median >= 0.9, Measured: ratioText(ratio)})
 	}
 
 	if c := r.Cycle; c != nil {
@@ -98,6 +91,26 @@ func (r Report) Targets() []Target {
 				r.TestDB["database-p95-ms"], r.TestDB["template-p95-ms"])})
 	}
 	return out
+}
+
+// pairSamples are the samples of the named pairing.
+func (r Report) pairSamples(pairing string) []Sample {
+	var out []Sample
+	for _, s := range r.Pairs {
+		if s.Pairing == pairing {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// compare is Compare over the named pairing's samples, or over the main
+// runs when that pairing was not measured.
+func (r Report) compare(pairing string, p Point, a, b string) (Ratio, bool) {
+	if paired := r.pairSamples(pairing); len(paired) > 0 {
+		return Compare(paired, p, a, b)
+	}
+	return Compare(r.Samples, p, a, b)
 }
 
 func ratioText(r Ratio) string {
@@ -177,29 +190,29 @@ func (r Report) WriteMarkdown(w io.Writer) error {
 		for _, s := range r.Pairs {
 			pairs = max(pairs, s.Round+1)
 		}
-		fmt.Fprintf(&b, "\n## The module against raw pgxpool, paired\n\n%d back-to-back pairs of %s runs at each point, the order "+
-			"alternating; the ratio is the median of the pairs' ratios, with their range. Client CPU per operation is each one's median.\n\n"+
-			"| transport | workload | goroutines | module ÷ pgxpool | module | pgxpool | CPU per op, module / pgxpool |\n|---|---|---|---|---|---|---|\n",
-			pairs, r.PairDuration)
-		ps := Summarise(r.Pairs)
-		for _, p := range Points(r.Pairs) {
-			ratio, _ := Compare(r.Pairs, p, Module, RawPgx)
-			m, raw := ps[p][Module], ps[p][RawPgx]
-			fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %s | %s / %s |\n", transportTitle(p.Transport), p.Workload, p.Concurrency,
-				ratioText(ratio), throughputText(m), throughputText(raw), us(m.CPUPerOp), us(raw.CPUPerOp))
-		}
-	}
-
-	if len(r.Bouncer) > 0 {
-		b.WriteString("\n## Through PgBouncer (transaction mode), point lookup\n\n" +
-			"The module with `DB_QUERY_EXEC_MODE=exec`, as documented for PgBouncer before 1.21, against pgbench `-M extended` " +
-			"(unnamed statements too), through the same PgBouncer with " + fmt.Sprint(PoolSize) + " server connections.\n\n" +
-			"| goroutines | module (exec) | pgbench (extended) | module ÷ pgbench |\n|---|---|---|---|\n")
-		bs := Summarise(r.Bouncer)
-		for _, p := range Points(r.Bouncer) {
-			ratio, _ := Compare(r.Bouncer, p, Module+" (exec)", PgBench+" (extended)")
-			fmt.Fprintf(&b, "| %d | %s | %s | %s |\n", p.Concurrency, throughputText(bs[p][Module+" (exec)"]),
-				throughputText(bs[p][PgBench+" (extended)"]), ratioText(ratio))
+		fmt.Fprintf(&b, "\n## Paired comparisons\n\nThe targets rest on these: at each point, %d back-to-back pairs of %s runs "+
+			"(pgbench: whole seconds), the order alternating; the ratio is the median of the pairs' ratios, with their range. "+
+			"Throughput and client CPU per operation are each one's medians. Through PgBouncer the module runs with "+
+			"`DB_QUERY_EXEC_MODE=exec` and pgbench with `-M extended` (unnamed statements both), against %d server connections.\n",
+			pairs, r.PairDuration, PoolSize)
+		for _, p := range Pairings() {
+			samples := r.pairSamples(p.Name)
+			if len(samples) == 0 {
+				continue
+			}
+			fmt.Fprintf(&b, "\n### %s\n\n| transport | workload | goroutines | ratio | %s | %s | CPU per op, %s / %s |\n|---|---|---|---|---|---|---|\n",
+				p.Name, p.A, p.B, p.A, p.B)
+			ps := Summarise(samples)
+			for _, pt := range Points(samples) {
+				ratio, _ := Compare(samples, pt, p.A, p.B)
+				a, bb := ps[pt][p.A], ps[pt][p.B]
+				transport := transportTitle(pt.Transport)
+				if p.Bouncer {
+					transport = "PgBouncer, TCP"
+				}
+				fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %s | %s / %s |\n", transport, pt.Workload, pt.Concurrency,
+					ratioText(ratio), throughputText(a), throughputText(bb), us(a.CPUPerOp), us(bb.CPUPerOp))
+			}
 		}
 	}
 
@@ -261,8 +274,11 @@ func throughputText(s Summary) string {
 }
 
 func transportTitle(t Transport) string {
-	if t == Socket {
+	switch t {
+	case Socket:
 		return "unix socket"
+	case "pgbouncer":
+		return "PgBouncer"
 	}
 	return "TCP loopback"
 }

@@ -102,82 +102,86 @@ func progress(w io.Writer, s Sample) {
 	if w == nil {
 		return
 	}
-	fmt.Fprintf(w, "%-9s %-7s c=%-3d round %d  %-18s %9.0f/s  p50 %-8s p99 %-8s mean %-8s cpu/op %-7s errors %d %s\n",
+	fmt.Fprintf(w, "%-9s %-7s c=%-3d round %-2d %-11s %9.0f/s  p50 %-8s p99 %-8s mean %-8s cpu/op %-7s errors %d %s\n",
 		s.Transport, s.Workload, s.Concurrency, s.Round+1, s.Contender, s.Throughput(),
 		s.P50.Round(time.Microsecond), s.P99.Round(time.Microsecond), s.Mean.Round(time.Microsecond),
 		s.CPUPerOp().Round(100*time.Nanosecond), s.Errors, s.FirstErr)
 }
 
-// RunBouncer compares the module, in the exec mode documented for PgBouncer
-// in transaction mode, with pgbench in the matching extended-protocol mode
-// (unnamed statements), both through env's PgBouncer, on the point lookup.
-func RunBouncer(ctx context.Context, env *Env, plan Plan) (_ []Sample, err error) {
-	url := env.BouncerURL()
-	clients, err := connect(ctx, []string{Module}, url, "exec")
-	if err != nil {
-		return nil, err
-	}
-	defer func() { err = errors.Join(err, closeAll(clients)) }()
-	point, _ := WorkloadNamed("point")
-	if err := warm(ctx, clients[Module].op(point), PoolSize); err != nil {
-		return nil, fmt.Errorf("module through PgBouncer: %w", err)
-	}
-	var samples []Sample
-	for _, conc := range plan.Concurrency {
-		for round := range plan.Rounds {
-			for i := range 2 {
-				var s Sample
-				if (i+round)%2 == 0 {
-					s = drive(ctx, clients[Module].op(point), conc, plan.Duration)
-					s.Contender = Module + " (exec)"
-				} else {
-					if s, err = env.runPgbench(ctx, url, point, conc, plan.Duration, "extended"); err != nil {
-						return samples, err
-					}
-					s.Contender = PgBench + " (extended)"
-				}
-				s.Workload, s.Transport, s.Concurrency, s.Round = point.Name, "pgbouncer", conc, round
-				samples = append(samples, s)
-				progress(plan.Progress, s)
-			}
-		}
-	}
-	return samples, nil
+// A Pairing is one close comparison: contender A against B, at the points
+// of Workloads × Concurrency × Transports. Through PgBouncer, A is the
+// module in exec mode and B is pgbench in extended mode, over TCP.
+type Pairing struct {
+	Name        string // names the pairing's samples, e.g. "module ÷ pgxpool"
+	A, B        string
+	Bouncer     bool
+	Workloads   []Workload
+	Concurrency []int
+	Transports  []Transport
 }
 
-// RunPairs measures contender a against b closely: at every point of the
-// plan (pgbench aside), pairs back-to-back runs of each, alternating which
-// goes first, after a warm-up at the point's concurrency. Many short paired
-// runs give a median ratio that a noisy virtual machine moves far less than
-// it moves any single run. Each pair is a Round of the samples.
-func RunPairs(ctx context.Context, env *Env, plan Plan, a, b string, pairs int) ([]Sample, error) {
+// Pairings are the comparisons the module's targets rest on.
+func Pairings() []Pairing {
+	all := Workloads()
+	point, _ := WorkloadNamed("point")
+	both := []Transport{TCP, Socket}
+	return []Pairing{
+		{Name: "module ÷ pgxpool", A: Module, B: RawPgx, Workloads: all, Concurrency: []int{1, 8, 32, 64}, Transports: []Transport{TCP}},
+		{Name: "module ÷ pgx-stdlib", A: Module, B: PgxStdlib, Workloads: []Workload{point}, Concurrency: []int{8, 32}, Transports: both},
+		{Name: "module ÷ lib/pq", A: Module, B: LibPQ, Workloads: []Workload{point}, Concurrency: []int{8, 32}, Transports: both},
+		{Name: "module ÷ pgbench", A: Module, B: PgBench, Workloads: []Workload{point}, Concurrency: []int{8}, Transports: both},
+		{Name: "module ÷ pgbench through PgBouncer", A: Module, B: PgBench, Bouncer: true, Workloads: []Workload{point}, Concurrency: []int{8, 32},
+			Transports: []Transport{TCP}},
+	}
+}
+
+// RunPairs measures a pairing closely: at every point, after a warm-up,
+// pairs back-to-back runs of A and of B lasting d, the order alternating.
+// Many short paired runs give a median ratio that a noisy virtual machine
+// moves far less than it moves any single run. Each pair is a Round of the
+// samples, whose Pairing field is p.Name.
+func RunPairs(ctx context.Context, env *Env, p Pairing, pairs int, d time.Duration, w io.Writer) (_ []Sample, err error) {
 	var samples []Sample
-	for _, t := range plan.Transports {
-		clients, err := connect(ctx, []string{a, b}, env.URL(t), "")
+	for _, t := range p.Transports {
+		url, execMode, pgbenchMode := env.URL(t), "", "prepared"
+		if p.Bouncer {
+			url, execMode, pgbenchMode = env.BouncerURL(), "exec", "extended"
+		}
+		clients, err := connect(ctx, []string{p.A, p.B}, url, execMode)
 		if err != nil {
 			return samples, err
 		}
-		for _, w := range plan.Workloads {
-			for _, conc := range plan.Concurrency {
-				for _, name := range []string{a, b} {
-					drive(ctx, clients[name].op(w), conc, plan.Duration/2)
+		defer func() { err = errors.Join(err, closeAll(clients)) }()
+		for _, wl := range p.Workloads {
+			for _, conc := range p.Concurrency {
+				run := func(name string, d time.Duration) (Sample, error) {
+					if name == PgBench {
+						return env.runPgbench(ctx, url, wl, conc, d, pgbenchMode)
+					}
+					return drive(ctx, clients[name].op(wl), conc, d), nil
+				}
+				for name := range clients {
+					run(name, d/2) //nolint:errcheck // warm-up
 				}
 				for pair := range pairs {
-					order := []string{a, b}
+					order := []string{p.A, p.B}
 					if pair%2 == 1 {
-						order = []string{b, a}
+						order = []string{p.B, p.A}
 					}
 					for _, name := range order {
-						s := drive(ctx, clients[name].op(w), conc, plan.Duration)
-						s.Contender, s.Workload, s.Transport, s.Concurrency, s.Round = name, w.Name, t, conc, pair
+						s, err := run(name, d)
+						if err != nil {
+							return samples, err
+						}
+						s.Pairing, s.Contender, s.Workload, s.Transport, s.Concurrency, s.Round = p.Name, name, wl.Name, t, conc, pair
+						if p.Bouncer {
+							s.Transport = "pgbouncer"
+						}
 						samples = append(samples, s)
-						progress(plan.Progress, s)
+						progress(w, s)
 					}
 				}
 			}
-		}
-		if err := closeAll(clients); err != nil {
-			return samples, err
 		}
 	}
 	return samples, nil

@@ -30,11 +30,11 @@ func main() {
 	workloads := flag.String("workloads", "select1,point,rwtx", "workloads, comma-separated")
 	transports := flag.String("transports", "tcp,socket", "transports, comma-separated")
 	contenders := flag.String("contenders", strings.Join(bench.Contenders(), ","), "contenders, comma-separated")
-	bouncer := flag.Bool("bouncer", true, "also compare through PgBouncer in transaction mode")
+	bouncer := flag.Bool("bouncer", true, "also compare through PgBouncer in transaction mode (a paired comparison)")
 	appBin := flag.String("app", "", "the service binary, for its idle memory; empty skips it")
 	cycleDir := flag.String("cycle", "", "directory of bench/cycle's module, service and plain, built, for start-stop timing; empty skips it")
 	cycleRuns := flag.Int("cycle-runs", 50, "hyperfine runs of each start-stop binary")
-	pairs := flag.Int("pairs", 20, "paired runs of the module against raw pgxpool at each point, over TCP; 0 skips them")
+	pairs := flag.Int("pairs", 20, "paired runs at each point of each of bench.Pairings; 0 skips them")
 	pairDuration := flag.Duration("pair-duration", time.Second, "length of each paired run")
 	testDB := flag.Bool("testdb", true, "also run the test kit's BenchmarkNewDatabase")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
@@ -110,21 +110,16 @@ func run(ctx context.Context, plan bench.Plan, out string, setup bench.SetupOpti
 	if report.Samples, err = bench.Run(ctx, env, plan); err != nil {
 		return err
 	}
-	if pairs > 0 {
-		pp := plan
-		pp.Transports = []bench.Transport{bench.TCP}
-		pp.Duration = pairDuration
-		report.PairDuration = pairDuration
-		if report.Pairs, err = bench.RunPairs(ctx, env, pp, bench.Module, bench.RawPgx, pairs); err != nil {
+	report.PairDuration = pairDuration
+	for _, p := range bench.Pairings() {
+		if pairs == 0 || (p.Bouncer && !setup.Bouncer) {
+			continue
+		}
+		s, err := bench.RunPairs(ctx, env, p, pairs, pairDuration, plan.Progress)
+		if err != nil {
 			return err
 		}
-	}
-	if setup.Bouncer {
-		bp := plan
-		bp.Concurrency = []int{8, 32}
-		if report.Bouncer, err = bench.RunBouncer(ctx, env, bp); err != nil {
-			return err
-		}
+		report.Pairs = append(report.Pairs, s...)
 	}
 	dbEnv := []string{"DATABASE_URL=" + env.URL(bench.TCP)}
 	if cycleDir != "" {
@@ -167,8 +162,8 @@ func run(ctx context.Context, plan bench.Plan, out string, setup bench.SetupOpti
 		return fmt.Errorf("write report: %w", err)
 	}
 	raw, err := json.MarshalIndent(struct {
-		Samples, Pairs, Bouncer []bench.Sample
-	}{report.Samples, report.Pairs, report.Bouncer}, "", " ")
+		Samples, Pairs []bench.Sample
+	}{report.Samples, report.Pairs}, "", " ")
 	if err != nil {
 		return fmt.Errorf("write samples: %w", err)
 	}
