@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -151,5 +152,25 @@ func TestRunAndReport(t *testing.T) {
 	}
 	if fi, err := os.Stat(dir + "/bench.png"); err != nil || fi.Size() == 0 {
 		t.Errorf("chart not written: %v", err)
+	}
+
+	// The saved report renders the same Markdown again.
+	var saved bytes.Buffer
+	if err := r.WriteJSON(&saved); err != nil {
+		t.Fatal(err)
+	}
+	again, err := ReadReport(&saved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var md2 strings.Builder
+	if err := again.WriteMarkdown(&md2); err != nil {
+		t.Fatal(err)
+	}
+	if md2.String() != md.String() {
+		t.Errorf("the report read back renders differently:\n%s\nwant:\n%s", md2.String(), md.String())
+	}
+	if _, err := ReadReport(strings.NewReader(`{"Samples": []}`)); err == nil {
+		t.Error("ReadReport accepted a report without samples")
 	}
 }

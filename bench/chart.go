@@ -15,6 +15,9 @@ import (
 // WriteChart draws throughput against concurrency, one line per contender,
 // in a panel per transport and workload, and writes it as a PNG to path.
 func WriteChart(path string, plan Plan, samples []Sample) error {
+	if len(plan.Transports) == 0 || len(plan.Workloads) == 0 {
+		return fmt.Errorf("chart: the plan has no transport or no workload")
+	}
 	summaries := Summarise(samples)
 	contenders := presentContenders(samples)
 	rows := make([][]*plot.Plot, len(plan.Transports))
@@ -24,7 +27,7 @@ func WriteChart(path string, plan Plan, samples []Sample) error {
 			p := plot.New()
 			p.Title.Text = fmt.Sprintf("%s, %s", w.Title, transportTitle(t))
 			p.X.Label.Text = "goroutines (pgbench: clients)"
-			p.Y.Label.Text = w.Unit + "s per second"
+			p.Y.Label.Text = w.Units + " per second"
 			p.X.Scale = plot.LogScale{}
 			p.X.Tick.Marker = concurrencyTicks(plan.Concurrency)
 			p.Y.Min = 0

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
@@ -45,7 +46,7 @@ func (r Report) Targets() []Target {
 		}
 	}
 	out = append(out, Target{Goal: "module ≥ 0.98× raw pgxpool throughput at every concurrency", Known: n > 0, Met: worst >= 0.98,
-		Measured: fmt.Sprintf("lowest median ratio %.3f× (%s, %s, %d goroutines) over %d points", worst, transportTitle(where.Transport), where.Workload, where.Concurrency, n)})
+		Measured: fmt.Sprintf("lowest median ratio %.3f× (%s, %s, %s) over %d points", worst, transportTitle(where.Transport), where.Workload, goroutines(where.Concurrency), n)})
 
 	for _, q := range []string{"QueryRow", "Exec"} {
 		m, raw := r.Allocs[Module+" "+q], r.Allocs[RawPgx+" "+q]
@@ -62,14 +63,14 @@ func (r Report) Targets() []Target {
 	}{{PgxStdlib, 8, 1.0}, {PgxStdlib, 32, 1.1}, {LibPQ, 8, 2}, {LibPQ, 32, 2}, {PgBench, 8, 0.75}} {
 		for _, t := range []Transport{TCP, Socket} {
 			ratio, ok := r.compare("module ÷ "+g.other, Point{t, "point", g.conc}, Module, g.other)
-			out = append(out, Target{Goal: fmt.Sprintf("point lookup, %d goroutines, %s: ≥ %.2f× %s", g.conc, transportTitle(t), g.want, g.other),
+			out = append(out, Target{Goal: fmt.Sprintf("point lookup, %s, %s: ≥ %.2f× %s", goroutines(g.conc), transportTitle(t), g.want, g.other),
 				Known: ok, Met: ratio.Median >= g.want, Measured: ratioText(ratio)})
 		}
 	}
 
 	for _, conc := range []int{8, 32} {
 		ratio, ok := r.compare("module ÷ pgbench through PgBouncer", Point{"pgbouncer", "point", conc}, Module, PgBench)
-		out = append(out, Target{Goal: fmt.Sprintf("through PgBouncer, %d goroutines: ≥ 0.9× pgbench", conc), Known: ok,
+		out = append(out, Target{Goal: fmt.Sprintf("through PgBouncer, %s: ≥ 0.9× pgbench", goroutines(conc)), Known: ok,
 			Met: ratio.Median >= 0.9, Measured: ratioText(ratio)})
 	}
 
@@ -149,7 +150,7 @@ func (r Report) WriteMarkdown(w io.Writer) error {
 	contenders := presentContenders(r.Samples)
 	for _, t := range r.Plan.Transports {
 		for _, wl := range r.Plan.Workloads {
-			fmt.Fprintf(&b, "\n## %s, %s\n\nThroughput, %ss per second:\n\n| goroutines |", wl.Title, transportTitle(t), wl.Unit)
+			fmt.Fprintf(&b, "\n## %s, %s\n\nThroughput, %s per second:\n\n| goroutines |", wl.Title, transportTitle(t), wl.Units)
 			for _, c := range contenders {
 				fmt.Fprintf(&b, " %s |", c)
 			}
@@ -297,4 +298,43 @@ func sortedKeys(m map[string]float64) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// goroutines is "1 goroutine", "8 goroutines".
+func goroutines(n int) string {
+	if n == 1 {
+		return "1 goroutine"
+	}
+	return fmt.Sprintf("%d goroutines", n)
+}
+
+// WriteJSON writes the whole report as JSON, which ReadReport reads back.
+func (r Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", " ")
+	if err := enc.Encode(r); err != nil {
+		return fmt.Errorf("encode report: %w", err)
+	}
+	return nil
+}
+
+// ReadReport reads a report WriteJSON wrote, so that it can be rendered
+// again without measuring again.
+func ReadReport(rd io.Reader) (Report, error) {
+	var r Report
+	if err := json.NewDecoder(rd).Decode(&r); err != nil {
+		return Report{}, fmt.Errorf("decode report: %w", err)
+	}
+	if len(r.Samples) == 0 || len(r.Plan.Workloads) == 0 {
+		return Report{}, fmt.Errorf("decode report: no plan or no samples in it (written before dbbench saved whole reports?)")
+	}
+	// A workload's scripts are not in the JSON; take them from the name.
+	for i, w := range r.Plan.Workloads {
+		full, err := WorkloadNamed(w.Name)
+		if err != nil {
+			return Report{}, fmt.Errorf("decode report: %w", err)
+		}
+		r.Plan.Workloads[i] = full
+	}
+	return r, nil
 }

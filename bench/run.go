@@ -16,7 +16,7 @@ type Plan struct {
 	Transports  []Transport
 	Duration    time.Duration // of each timed run; pgbench takes whole seconds
 	Rounds      int           // how many times each run repeats, interleaved with the others
-	Progress    io.Writer     // a line per run; nil for none
+	Progress    io.Writer     `json:"-"` // a line per run; nil for none
 }
 
 // Run measures the plan on env: for each transport, workload and

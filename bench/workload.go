@@ -9,8 +9,9 @@ import (
 type Workload struct {
 	Name  string // select1, point, rwtx
 	Title string
-	// Unit is what one operation is: a query, or a transaction.
-	Unit string
+	// Unit is what one operation is: a query, or a transaction; Units is
+	// its plural.
+	Unit, Units string
 	// pgbench is pgbench's option for the same work: a built-in script, or
 	// none when script is pgbench's own script for it.
 	pgbench []string
@@ -20,9 +21,9 @@ type Workload struct {
 // Workloads are the three a run measures, by name.
 func Workloads() []Workload {
 	return []Workload{
-		{Name: "select1", Title: "SELECT 1", Unit: "query", script: selectOne + ";\n"},
-		{Name: "point", Title: "point lookup (pgbench select-only)", Unit: "query", pgbench: []string{"-b", "select-only"}},
-		{Name: "rwtx", Title: "read-write transaction (pgbench simple-update)", Unit: "transaction", pgbench: []string{"-b", "simple-update"}},
+		{Name: "select1", Title: "SELECT 1", Unit: "query", Units: "queries", script: selectOne + ";\n"},
+		{Name: "point", Title: "point lookup (pgbench select-only)", Unit: "query", Units: "queries", pgbench: []string{"-b", "select-only"}},
+		{Name: "rwtx", Title: "read-write transaction (pgbench simple-update)", Unit: "transaction", Units: "transactions", pgbench: []string{"-b", "simple-update"}},
 	}
 }
 

@@ -5,8 +5,8 @@
 package main
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -39,7 +39,16 @@ func main() {
 	testDB := flag.Bool("testdb", true, "also run the test kit's BenchmarkNewDatabase")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	serverCPUs := flag.String("server-cpus", "", "CPUs for the server and PgBouncer, comma-separated; run dbbench itself on others (taskset)")
+	render := flag.String("render", "", "measure nothing: render this bench.json again into -out")
 	flag.Parse()
+
+	if *render != "" {
+		if err := rerender(*render, *out); err != nil {
+			fmt.Fprintln(os.Stderr, "dbbench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 
 	plan, err := planFrom(*duration, *rounds, *concurrency, *workloads, *transports, *contenders)
 	if err != nil {
@@ -147,28 +156,44 @@ func run(ctx context.Context, plan bench.Plan, out string, setup bench.SetupOpti
 		}
 	}
 
+	return write(out, report)
+}
+
+// rerender reads a report bench.json holds and writes it again into out.
+func rerender(path, out string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("-render: %w", err)
+	}
+	defer f.Close()
+	report, err := bench.ReadReport(f)
+	if err != nil {
+		return fmt.Errorf("-render %s: %w", path, err)
+	}
+	return write(out, report)
+}
+
+// write writes the report's chart, Markdown and JSON into out, and its
+// targets to standard error.
+func write(out string, report bench.Report) error {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return fmt.Errorf("-out: %w", err)
 	}
-	if err := bench.WriteChart(filepath.Join(out, report.Chart), plan, report.Samples); err != nil {
+	if err := bench.WriteChart(filepath.Join(out, report.Chart), report.Plan, report.Samples); err != nil {
 		return err
 	}
-	md, err := os.Create(filepath.Join(out, "bench.md"))
-	if err != nil {
+	var md, raw bytes.Buffer
+	if err := report.WriteMarkdown(&md); err != nil {
 		return fmt.Errorf("write report: %w", err)
 	}
-	defer md.Close()
-	if err := report.WriteMarkdown(md); err != nil {
+	if err := report.WriteJSON(&raw); err != nil {
 		return fmt.Errorf("write report: %w", err)
 	}
-	raw, err := json.MarshalIndent(struct {
-		Samples, Pairs []bench.Sample
-	}{report.Samples, report.Pairs}, "", " ")
-	if err != nil {
-		return fmt.Errorf("write samples: %w", err)
+	if err := os.WriteFile(filepath.Join(out, "bench.md"), md.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("write report: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(out, "bench.json"), raw, 0o644); err != nil {
-		return fmt.Errorf("write samples: %w", err)
+	if err := os.WriteFile(filepath.Join(out, "bench.json"), raw.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("write report: %w", err)
 	}
 	for _, t := range report.Targets() {
 		verdict := "met"
@@ -180,7 +205,7 @@ func run(ctx context.Context, plan bench.Plan, out string, setup bench.SetupOpti
 		}
 		fmt.Fprintf(os.Stderr, "%-7s %s: %s\n", verdict, t.Goal, t.Measured)
 	}
-	return md.Close()
+	return nil
 }
 
 // cpuList parses a comma-separated list of CPU numbers.
@@ -201,19 +226,23 @@ func cpuList(s string) ([]int, error) {
 
 // machine describes the machine, the server and the toolchain.
 func machine(postgres string, serverCPUs []int) string {
-	cpu := "unknown CPU"
+	// The machine's CPUs, not runtime.NumCPU's: taskset narrows that.
+	cpu, cpus := "unknown CPU", runtime.NumCPU()
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		cpus = 0
 		for _, line := range strings.Split(string(b), "\n") {
-			if v, ok := strings.CutPrefix(line, "model name"); ok {
+			if v, ok := strings.CutPrefix(line, "model name"); ok && cpus == 0 {
 				cpu = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
-				break
+			}
+			if strings.HasPrefix(line, "processor") {
+				cpus++
 			}
 		}
 	}
-	placement := "client and server sharing the cores"
+	placement := "client and server sharing them"
 	if len(serverCPUs) > 0 {
 		placement = fmt.Sprintf("server and PgBouncer pinned to CPU %v, the client (GOMAXPROCS %d, pgbench too) to the rest", serverCPUs, runtime.GOMAXPROCS(0))
 	}
-	return fmt.Sprintf("%s, %d cores (%s), %s/%s, %s, %s (fsync=off, on tmpfs), %s",
-		cpu, runtime.NumCPU(), placement, runtime.GOOS, runtime.GOARCH, runtime.Version(), postgres, time.Now().UTC().Format("2006-01-02"))
+	return fmt.Sprintf("%s, %d CPUs (%s), %s/%s, %s, %s (fsync=off, on tmpfs), %s",
+		cpu, cpus, placement, runtime.GOOS, runtime.GOARCH, runtime.Version(), postgres, time.Now().UTC().Format("2006-01-02"))
 }
