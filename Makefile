@@ -31,7 +31,6 @@ generate:
 ## bench: the full benchmark against raw pgxpool, database/sql and pgbench (about 35 minutes), into docs/
 # With two CPUs or more, the server gets CPU 1 and the client CPU 0: runs vary less.
 bench: deps build
-	@./scripts/ensure-deps hyperfine
 	CGO_ENABLED=0 $(GO) build -o bin/cycle/ ./bench/cycle/...
 	@if [ "$$(nproc)" -ge 2 ]; then pin="taskset -c 0"; cpus="-server-cpus 1"; fi; \
 	set -x; $$pin bin/dbbench -out docs -app bin/app -cycle bin/cycle $$cpus
@@ -45,4 +44,4 @@ build:
 	CGO_ENABLED=0 $(GO) build -o bin/ ./cmd/...
 
 deps:
-	@./scripts/ensure-deps
+	@./scripts/ensure-deps hyperfine

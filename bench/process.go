@@ -6,12 +6,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -20,10 +22,15 @@ import (
 
 // Cycle is hyperfine's timing of whole processes that start, become ready
 // and stop: an fx app holding only dbmodule.Module, the whole service
-// (app.New), and a plain main that makes and pings the same pool.
+// (app.New), and a plain main that makes and pings the same pool. They run
+// in rounds, in an order that rotates from round to round, so that drift in
+// the machine or the server weighs on the three alike.
 type Cycle struct {
-	Module, Service, Plain Timing
-	Runs                   int
+	Module, Service, Plain Timing // over all the runs
+	Runs, Rounds           int    // runs of each binary in all, and rounds
+	// ModuleRatio and ServiceRatio are module ÷ plain and service ÷ plain:
+	// the median over the rounds of the ratio of the rounds' medians.
+	ModuleRatio, ServiceRatio Ratio
 }
 
 // Timing is one command's times, in seconds.
@@ -31,49 +38,101 @@ type Timing struct {
 	Mean, Stddev, Median, Min, Max float64
 }
 
+// timingOf summarises times, in seconds.
+func timingOf(times []float64) Timing {
+	if len(times) == 0 {
+		return Timing{}
+	}
+	sorted := slices.Sorted(slices.Values(times))
+	var sum, squares float64
+	for _, t := range sorted {
+		sum += t
+	}
+	mean := sum / float64(len(sorted))
+	for _, t := range sorted {
+		squares += (t - mean) * (t - mean)
+	}
+	return Timing{Mean: mean, Stddev: math.Sqrt(squares / float64(len(sorted))), Median: median(slices.Clone(sorted)),
+		Min: sorted[0], Max: sorted[len(sorted)-1]}
+}
+
 // CycleBinaries are bench/cycle's three programs, built.
 type CycleBinaries struct{ Module, Service, Plain string }
 
+// cycleRounds is how many rounds MeasureCycle splits its runs into.
+const cycleRounds = 10
+
 // MeasureCycle runs hyperfine (found on PATH) on the three binaries, with
-// env added to their environment, after warm-up runs.
+// env added to their environment: runs of each in all, in cycleRounds
+// rounds, each round after warm-up runs.
 func MeasureCycle(ctx context.Context, bins CycleBinaries, env []string, runs int) (Cycle, error) {
 	hyperfine, err := exec.LookPath("hyperfine")
 	if err != nil {
 		return Cycle{}, fmt.Errorf("hyperfine not found (apt-get install -y hyperfine): %w", err)
 	}
+	perRound := max(1, runs/cycleRounds)
+	names := []string{bins.Module, bins.Service, bins.Plain}
+	all := make(map[string][]float64, len(names))
+	moduleRatios, serviceRatios := make([]float64, 0, cycleRounds), make([]float64, 0, cycleRounds)
+	for round := range cycleRounds {
+		order := append(slices.Clone(names[round%len(names):]), names[:round%len(names)]...)
+		times, err := hyperfineTimes(ctx, hyperfine, order, env, perRound)
+		if err != nil {
+			return Cycle{}, err
+		}
+		medians := make(map[string]float64, len(names))
+		for name, t := range times {
+			all[name] = append(all[name], t...)
+			medians[name] = median(slices.Clone(t))
+		}
+		moduleRatios = append(moduleRatios, medians[bins.Module]/medians[bins.Plain])
+		serviceRatios = append(serviceRatios, medians[bins.Service]/medians[bins.Plain])
+	}
+	return Cycle{
+		Module: timingOf(all[bins.Module]), Service: timingOf(all[bins.Service]), Plain: timingOf(all[bins.Plain]),
+		Runs: perRound * cycleRounds, Rounds: cycleRounds,
+		ModuleRatio: ratioOf(moduleRatios), ServiceRatio: ratioOf(serviceRatios),
+	}, nil
+}
+
+// hyperfineTimes has hyperfine time each command runs times, after two
+// warm-up runs, and returns each one's times in seconds.
+func hyperfineTimes(ctx context.Context, hyperfine string, commands, env []string, runs int) (map[string][]float64, error) {
 	out, err := os.CreateTemp("", "hyperfine-*.json")
 	if err != nil {
-		return Cycle{}, fmt.Errorf("hyperfine results: %w", err)
+		return nil, fmt.Errorf("hyperfine results: %w", err)
 	}
 	out.Close()
 	defer os.Remove(out.Name())
-	cmd := exec.CommandContext(ctx, hyperfine, "-N", "--warmup", "5", "--runs", strconv.Itoa(runs),
-		"--export-json", out.Name(), bins.Module, bins.Service, bins.Plain)
+	args := append([]string{"-N", "--warmup", "2", "--runs", strconv.Itoa(runs), "--export-json", out.Name()}, commands...)
+	cmd := exec.CommandContext(ctx, hyperfine, args...)
 	cmd.Env = append(os.Environ(), env...)
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return Cycle{}, fmt.Errorf("hyperfine: %w\n%s", err, b)
+		return nil, fmt.Errorf("hyperfine: %w\n%s", err, b)
 	}
 	b, err := os.ReadFile(out.Name())
 	if err != nil {
-		return Cycle{}, fmt.Errorf("hyperfine results: %w", err)
+		return nil, fmt.Errorf("hyperfine results: %w", err)
 	}
 	var results struct {
-		Results []Timing `json:"results"`
+		Results []struct {
+			Command string
+			Times   []float64
+		}
 	}
-	if err := json.Unmarshal(b, &results); err != nil || len(results.Results) != 3 {
-		return Cycle{}, fmt.Errorf("hyperfine results: %v", err)
+	if err := json.Unmarshal(b, &results); err != nil {
+		return nil, fmt.Errorf("hyperfine results: %w", err)
 	}
-	return Cycle{Module: results.Results[0], Service: results.Results[1], Plain: results.Results[2], Runs: runs}, nil
-}
-
-// UnmarshalJSON reads hyperfine's result fields.
-func (t *Timing) UnmarshalJSON(b []byte) error {
-	var r struct{ Mean, Stddev, Median, Min, Max float64 }
-	if err := json.Unmarshal(b, &r); err != nil {
-		return err
+	times := make(map[string][]float64, len(commands))
+	for _, r := range results.Results {
+		times[r.Command] = r.Times
 	}
-	*t = Timing(r)
-	return nil
+	for _, c := range commands {
+		if len(times[c]) == 0 {
+			return nil, fmt.Errorf("hyperfine results: no times for %s", c)
+		}
+	}
+	return times, nil
 }
 
 // IdleRSS is the service's peak resident memory once ready and probed.

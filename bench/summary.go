@@ -83,7 +83,15 @@ func Compare(samples []Sample, p Point, a, b string) (Ratio, bool) {
 	if len(ratios) == 0 {
 		return Ratio{}, false
 	}
-	return Ratio{Median: median(ratios), Min: slices.Min(ratios), Max: slices.Max(ratios), Rounds: len(ratios)}, true
+	return ratioOf(ratios), true
+}
+
+// ratioOf summarises the rounds' ratios, which it sorts.
+func ratioOf(ratios []float64) Ratio {
+	if len(ratios) == 0 {
+		return Ratio{}
+	}
+	return Ratio{Median: median(ratios), Min: slices.Min(ratios), Max: slices.Max(ratios), Rounds: len(ratios)}
 }
 
 // median of values, which it sorts; the lower middle for an even count.

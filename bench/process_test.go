@@ -1,0 +1,58 @@
+package bench
+
+import (
+	"context"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// TestMeasureProcesses runs make bench's whole-process measurements on
+// freshly built binaries, briefly, so that they keep working between full
+// runs.
+func TestMeasureProcesses(t *testing.T) {
+	e := testEnv(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	build := exec.CommandContext(ctx, "go", "build", "-o", dir+"/", "./bench/cycle/module", "./bench/cycle/service", "./bench/cycle/plain", "./cmd/app")
+	build.Dir = ".."
+	build.Env = append(build.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	dbEnv := []string{"DATABASE_URL=" + e.URL(TCP)}
+
+	bins := CycleBinaries{Module: filepath.Join(dir, "module"), Service: filepath.Join(dir, "service"), Plain: filepath.Join(dir, "plain")}
+	c, err := MeasureCycle(ctx, bins, append(dbEnv, "HTTP_ADDR=127.0.0.1:0", "APP_ENV=production"), cycleRounds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Runs != cycleRounds || c.Rounds != cycleRounds || c.ModuleRatio.Rounds != cycleRounds || c.ServiceRatio.Rounds != cycleRounds {
+		t.Errorf("cycle %+v: want %d runs in %d rounds", c, cycleRounds, cycleRounds)
+	}
+	for name, timing := range map[string]Timing{"module": c.Module, "service": c.Service, "plain": c.Plain} {
+		if timing.Min <= 0 || timing.Min > timing.Median || timing.Median > timing.Max || timing.Mean <= 0 {
+			t.Errorf("%s: timing %+v is not a set of positive times", name, timing)
+		}
+	}
+	t.Logf("module ÷ plain %.2f× (rounds %.2f–%.2f), service ÷ plain %.2f×", c.ModuleRatio.Median, c.ModuleRatio.Min, c.ModuleRatio.Max, c.ServiceRatio.Median)
+
+	m, err := MeasureIdleRSS(ctx, filepath.Join(dir, "app"), dbEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.PeakKB <= 0 || m.Probes == 0 {
+		t.Errorf("idle RSS %+v: want a peak and probes", m)
+	}
+	t.Logf("idle service peak RSS %.1f MB", float64(m.PeakKB)/1024)
+}
+
+func TestTimingOf(t *testing.T) {
+	got := timingOf([]float64{3, 1, 2, 6})
+	if want := (Timing{Mean: 3, Stddev: got.Stddev, Median: 2, Min: 1, Max: 6}); got != want || got.Stddev < 1.87 || got.Stddev > 1.88 {
+		t.Errorf("timingOf = %+v, want %+v with σ √3.5", got, want)
+	}
+	if got := timingOf(nil); got != (Timing{}) {
+		t.Errorf("timingOf(nil) = %+v, want zero", got)
+	}
+}
