@@ -28,8 +28,10 @@ func WriteChart(path string, plan Plan, samples []Sample) error {
 			p.Title.Text = fmt.Sprintf("%s, %s", w.Title, transportTitle(t))
 			p.X.Label.Text = "goroutines (pgbench: clients)"
 			p.Y.Label.Text = w.Units + " per second"
-			p.X.Scale = plot.LogScale{}
-			p.X.Tick.Marker = concurrencyTicks(plan.Concurrency)
+			if len(plan.Concurrency) > 1 { // a log scale of one point has no range, and gonum panics
+				p.X.Scale = plot.LogScale{}
+				p.X.Tick.Marker = concurrencyTicks(plan.Concurrency)
+			}
 			p.Y.Min = 0
 			p.Legend.Top = true
 			var lines []any

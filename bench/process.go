@@ -60,7 +60,7 @@ func timingOf(times []float64) Timing {
 type CycleBinaries struct{ Module, Service, Plain string }
 
 // cycleRounds is how many rounds MeasureCycle splits its runs into.
-const cycleRounds = 10
+const cycleRounds = 20
 
 // MeasureCycle runs hyperfine (found on PATH) on the three binaries, with
 // env added to their environment: runs of each in all, in cycleRounds

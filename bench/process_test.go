@@ -2,9 +2,11 @@ package bench
 
 import (
 	"context"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // TestMeasureProcesses runs make bench's whole-process measurements on
@@ -54,5 +56,27 @@ func TestTimingOf(t *testing.T) {
 	}
 	if got := timingOf(nil); got != (Timing{}) {
 		t.Errorf("timingOf(nil) = %+v, want zero", got)
+	}
+}
+
+// TestWriteChartShapes draws plans of one and of several concurrencies,
+// one goroutine included, which a log scale cannot span alone.
+func TestWriteChartShapes(t *testing.T) {
+	for _, conc := range [][]int{{1}, {1, 8, 64}} {
+		plan := Plan{Contenders: []string{Module, RawPgx}, Workloads: Workloads()[:1], Concurrency: conc, Transports: []Transport{TCP}}
+		var samples []Sample
+		for _, c := range conc {
+			for _, name := range plan.Contenders {
+				samples = append(samples, Sample{Contender: name, Workload: "select1", Transport: TCP, Concurrency: c, Round: 1,
+					Ops: int64(1000 * c), Elapsed: time.Second})
+			}
+		}
+		path := filepath.Join(t.TempDir(), "bench.png")
+		if err := WriteChart(path, plan, samples); err != nil {
+			t.Errorf("concurrency %v: %v", conc, err)
+		}
+		if fi, err := os.Stat(path); err != nil || fi.Size() == 0 {
+			t.Errorf("concurrency %v: chart not written: %v", conc, err)
+		}
 	}
 }

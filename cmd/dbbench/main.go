@@ -33,7 +33,7 @@ func main() {
 	bouncer := flag.Bool("bouncer", true, "also compare through PgBouncer in transaction mode (a paired comparison)")
 	appBin := flag.String("app", "", "the service binary, for its idle memory; empty skips it")
 	cycleDir := flag.String("cycle", "", "directory of bench/cycle's module, service and plain, built, for start-stop timing; empty skips it")
-	cycleRuns := flag.Int("cycle-runs", 50, "hyperfine runs of each start-stop binary")
+	cycleRuns := flag.Int("cycle-runs", 200, "hyperfine runs of each start-stop binary")
 	pairs := flag.Int("pairs", 20, "paired runs at each point of each of bench.Pairings; 0 skips them")
 	pairDuration := flag.Duration("pair-duration", time.Second, "length of each paired run")
 	testDB := flag.Bool("testdb", true, "also run the test kit's BenchmarkNewDatabase")
