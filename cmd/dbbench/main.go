@@ -231,7 +231,7 @@ func machine(postgres string, serverCPUs []int) string {
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		cpus = 0
 		for _, line := range strings.Split(string(b), "\n") {
-			if v, ok := strings.CutPrefix(line, "model name"); ok && cpus == 0 {
+			if v, ok := strings.CutPrefix(line, "model name"); ok && cpu == "unknown CPU" {
 				cpu = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
 			}
 			if strings.HasPrefix(line, "processor") {
