@@ -119,7 +119,7 @@ func (c *moduleClient) op(w Workload) op {
 				return err
 			}
 			var balance int32
-			if err := q.QueryRow(ctx, "SELECT abalance FROM pgbench_accounts WHERE aid = $1", u.aid).Scan(&balance); err != nil {
+			if err := q.QueryRow(ctx, pointLookup, u.aid).Scan(&balance); err != nil {
 				return err
 			}
 			_, err := q.Exec(ctx, insertOne, u.tid, u.bid, u.aid, u.delta)
@@ -165,7 +165,7 @@ func (c rawClient) op(w Workload) op {
 			return err
 		}
 		var balance int32
-		if err := tx.QueryRow(ctx, "SELECT abalance FROM pgbench_accounts WHERE aid = $1", u.aid).Scan(&balance); err != nil {
+		if err := tx.QueryRow(ctx, pointLookup, u.aid).Scan(&balance); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, insertOne, u.tid, u.bid, u.aid, u.delta); err != nil {
@@ -209,7 +209,7 @@ func (c sqlClient) op(w Workload) op {
 			return err
 		}
 		var balance int32
-		if err := tx.QueryRowContext(ctx, "SELECT abalance FROM pgbench_accounts WHERE aid = $1", u.aid).Scan(&balance); err != nil {
+		if err := tx.QueryRowContext(ctx, pointLookup, u.aid).Scan(&balance); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, insertOne, u.tid, u.bid, u.aid, u.delta); err != nil {

@@ -60,12 +60,16 @@ const poolParams = "pool_max_conns, pool_min_conns, pool_min_idle_conns, pool_ma
 // cfg's fields, or their defaults, fill in the rest. Errors name the variable
 // at fault and never contain a password.
 func ParseConfig(cfg config.DB, opts ...Option) (*pgxpool.Config, error) {
+	pc, _, err := parseConfig(cfg, optionsOf(opts))
+	return pc, err
+}
+
+func optionsOf(opts []Option) options {
 	var o options
 	for _, opt := range opts {
 		opt(&o)
 	}
-	pc, _, err := parseConfig(cfg, o)
-	return pc, err
+	return o
 }
 
 // parseConfig is ParseConfig, returning also the pool's Tracer, if any, for

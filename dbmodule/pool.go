@@ -156,10 +156,8 @@ func holdBackgroundConnects(pc *pgxpool.Config) startGate {
 // with Close. Like NewPool's, the pool resets itself when a query finds its
 // connection lost, so that a database restart costs no more failed queries.
 func Open(ctx context.Context, cfg config.DB, opts ...Option) (*pgxpool.Pool, error) {
-	o := options{always: true}
-	for _, opt := range opts {
-		opt(&o)
-	}
+	o := optionsOf(opts)
+	o.always = true
 	pc, tracer, err := parseConfig(cfg, o)
 	if err != nil {
 		return nil, err

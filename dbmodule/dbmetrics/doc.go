@@ -26,7 +26,7 @@
 //	pgxpool_connections_opened_total        counter
 //	pgxpool_connections_closed_total        counter, reason="max_lifetime" or "max_idle_time"
 //
-// QueryTracer, a pgx tracer, observes every statement in
+// StatementMetrics, told of every statement by the pool's Tracer, observes it in
 //
 //	pgx_statement_duration_seconds          histogram, operation="query", "batch" or "copy_from",
 //	                                        outcome="ok", "error" or "canceled"

@@ -75,24 +75,24 @@ func Example() {
 	// pgxpool_max_connections 4
 }
 
-// Without fx, register a PoolCollector and a QueryTracer yourself; labels
+// Without fx, register a PoolCollector and a StatementMetrics yourself; labels
 // tell the pools of one process apart.
-func ExampleNewQueryTracer() {
+func ExampleNewStatementMetrics() {
 	ctx := context.Background()
 	reg := prometheus.NewRegistry()
 	labels := prometheus.Labels{"pool": "reports"}
-	tracer, err := dbmetrics.NewQueryTracer(labels)
+	metrics, err := dbmetrics.NewStatementMetrics(labels)
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	pool, err := dbmodule.Open(ctx, config.DB{URL: databaseURL()}, dbmodule.WithTracers(tracer))
+	pool, err := dbmodule.Open(ctx, config.DB{URL: databaseURL()}, dbmodule.WithObservers(metrics))
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	defer dbmodule.Close(ctx, pool) //nolint:errcheck // example
-	reg.MustRegister(tracer, dbmetrics.NewPoolCollector(pool, labels))
+	reg.MustRegister(metrics, dbmetrics.NewPoolCollector(pool, labels))
 
 	_, err = pool.Exec(ctx, "SELECT 1/0")
 	fmt.Println("query failed:", err != nil)

@@ -11,17 +11,16 @@ import (
 	"github.com/fxpg/fxpg/dbmodule"
 )
 
-// Module exports the app's pool to Prometheus: a QueryTracer observes the
-// statements the pool's Tracer times, and a PoolCollector reads the pool's
-// statistics. Both are
-// registered with the app's prometheus.Registerer, or
+// Module exports the app's pool to Prometheus: a StatementMetrics observes
+// the statements the pool's Tracer times, and a PoolCollector reads the
+// pool's statistics. Both are registered with the app's prometheus.Registerer, or
 // prometheus.DefaultRegisterer when the app provides none, and unregistered
 // when the app stops.
 //
-// The tracer is made only when the pool is, and the collector only when the
+// The statement metrics are made only when the pool is, and the collector only when the
 // app's dbmodule.Querier is the pool: with a fake Querier, nothing connects.
 var Module = fx.Module("dbmetrics",
-	fx.Provide(dbmodule.AsStatementObserver(NewRegisteredQueryTracer)),
+	fx.Provide(dbmodule.AsStatementObserver(NewRegisteredStatementMetrics)),
 	fx.Invoke(RegisterPoolCollector),
 )
 
@@ -36,10 +35,10 @@ type Params struct {
 	Logger     *zap.Logger           `optional:"true"`
 }
 
-// NewRegisteredQueryTracer is NewQueryTracer for fx: the tracer is
+// NewRegisteredStatementMetrics is NewStatementMetrics for fx: the metrics are
 // registered with p.Registerer until the app stops.
-func NewRegisteredQueryTracer(p Params) (*QueryTracer, error) {
-	t, err := NewQueryTracer(nil)
+func NewRegisteredStatementMetrics(p Params) (*StatementMetrics, error) {
+	t, err := NewStatementMetrics(nil)
 	if err != nil {
 		return nil, err
 	}

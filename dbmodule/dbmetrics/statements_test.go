@@ -15,23 +15,23 @@ import (
 	"github.com/fxpg/fxpg/dbmodule/dbmetrics"
 )
 
-func newTracer(t testing.TB, reg prometheus.Registerer) *dbmetrics.QueryTracer {
+func newMetrics(t testing.TB, reg prometheus.Registerer) *dbmetrics.StatementMetrics {
 	t.Helper()
-	tracer, err := dbmetrics.NewQueryTracer(nil)
+	metrics, err := dbmetrics.NewStatementMetrics(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if reg != nil {
-		reg.MustRegister(tracer)
+		reg.MustRegister(metrics)
 	}
-	return tracer
+	return metrics
 }
 
-func TestQueryTracerCountsByOperationAndOutcome(t *testing.T) {
+func TestStatementMetricsCountByOperationAndOutcome(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	reg := prometheus.NewPedanticRegistry()
-	pool := openPool(t, pg.Database(t), dbmodule.WithTracers(newTracer(t, reg)))
+	pool := openPool(t, pg.Database(t), dbmodule.WithObservers(newMetrics(t, reg)))
 	if _, err := pool.Exec(ctx, "CREATE TABLE items (id int PRIMARY KEY)"); err != nil {
 		t.Fatal(err)
 	}
@@ -146,64 +146,48 @@ func expectError[T any](_ T, err error) error {
 // pgconnTag adapts an error-only result to expectError.
 func pgconnTag(err error) (struct{}, error) { return struct{}{}, err }
 
-// The tracer keeps a statement's start on its connection: tracing allocates
-// nothing.
-func TestQueryTracerAllocatesNothing(t *testing.T) {
-	ctx := context.Background()
-	tracer := newTracer(t, nil)
-	pool := openPool(t, config.DB{})
-	conn, err := pool.Acquire(ctx)
-	if err != nil {
-		t.Fatal(err)
+// Observing a statement allocates nothing, when it succeeds or its context
+// ends; classifying a server's error may (errors.As).
+func TestStatementMetricsAllocateNothing(t *testing.T) {
+	metrics := newMetrics(t, nil)
+	statements := []dbmodule.Statement{
+		{Kind: dbmodule.QueryStatement, Duration: time.Millisecond},
+		{Kind: dbmodule.BatchStatement, Duration: time.Millisecond, Err: context.DeadlineExceeded},
+		{Kind: dbmodule.CopyFromStatement, Duration: time.Millisecond, Err: context.Canceled},
 	}
-	defer conn.Release()
-	c := conn.Conn()
-	start := pgx.TraceQueryStartData{SQL: "SELECT 1"}
-	end := pgx.TraceQueryEndData{}
-	failed := pgx.TraceQueryEndData{Err: context.DeadlineExceeded}
 	allocs := testing.AllocsPerRun(1000, func() {
-		tracer.TraceQueryEnd(tracer.TraceQueryStart(ctx, c, start), c, end)
-		tracer.TraceQueryEnd(tracer.TraceQueryStart(ctx, c, start), c, failed)
+		for _, s := range statements {
+			metrics.ObserveStatement(s)
+		}
 	})
 	if allocs != 0 {
-		t.Errorf("%v allocations per traced statement, want 0", allocs)
+		t.Errorf("%v allocations per observed statement, want 0", allocs)
 	}
 }
 
-func TestNewQueryTracerRefusesBadLabels(t *testing.T) {
+func TestNewStatementMetricsRefusesBadLabels(t *testing.T) {
 	t.Parallel()
 	for _, labels := range []prometheus.Labels{{"": "x"}, {"le": "1"}, {"operation": "x"}} {
-		if _, err := dbmetrics.NewQueryTracer(labels); err == nil {
-			t.Errorf("NewQueryTracer(%v) succeeded", labels)
+		if _, err := dbmetrics.NewStatementMetrics(labels); err == nil {
+			t.Errorf("NewStatementMetrics(%v) succeeded", labels)
 		}
 	}
-	if _, err := dbmetrics.NewQueryTracer(prometheus.Labels{"pool": "replica"}); err != nil {
-		t.Errorf("NewQueryTracer with a good label: %v", err)
+	if _, err := dbmetrics.NewStatementMetrics(prometheus.Labels{"pool": "replica"}); err != nil {
+		t.Errorf("NewStatementMetrics with a good label: %v", err)
 	}
 }
 
-// BenchmarkQueryTracer measures what the tracer adds to each statement.
-func BenchmarkQueryTracer(b *testing.B) {
-	ctx := context.Background()
-	tracer := newTracer(b, nil)
-	pool, err := dbmodule.Open(ctx, config.DB{URL: pg.URL(b)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer dbmodule.Close(ctx, pool) //nolint:errcheck // benchmark
-	conn, err := pool.Acquire(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer conn.Release()
-	c := conn.Conn()
+// BenchmarkStatementMetrics measures what the metrics add to each statement.
+func BenchmarkStatementMetrics(b *testing.B) {
+	metrics := newMetrics(b, nil)
+	s := dbmodule.Statement{Kind: dbmodule.QueryStatement, Duration: time.Millisecond}
 	b.ReportAllocs()
 	for b.Loop() {
-		tracer.TraceQueryEnd(tracer.TraceQueryStart(ctx, c, pgx.TraceQueryStartData{}), c, pgx.TraceQueryEndData{})
+		metrics.ObserveStatement(s)
 	}
 }
 
-// BenchmarkPointQuery compares a point query without and with the tracer.
+// BenchmarkPointQuery compares a point query without and with the metrics.
 func BenchmarkPointQuery(b *testing.B) {
 	ctx := context.Background()
 	for _, bb := range []struct {
@@ -211,7 +195,7 @@ func BenchmarkPointQuery(b *testing.B) {
 		opts []dbmodule.Option
 	}{
 		{"untraced", nil},
-		{"metrics", []dbmodule.Option{dbmodule.WithTracers(newTracer(b, nil))}},
+		{"metrics", []dbmodule.Option{dbmodule.WithObservers(newMetrics(b, nil))}},
 	} {
 		b.Run(bb.name, func(b *testing.B) {
 			pool, err := dbmodule.Open(ctx, config.DB{URL: pg.URL(b), MaxConns: 1}, bb.opts...)
