@@ -56,6 +56,25 @@ type DB struct {
 	// connections. Zero leaves the server's own setting.
 	StatementTimeout time.Duration `env:"DB_STATEMENT_TIMEOUT"`
 
+	// ReadURL is an optional connection URL for reads (DATABASE_READ_URL):
+	// one or more standbys, e.g. with target_session_attrs=prefer-standby.
+	// Empty: reads go to the runtime pool.
+	ReadURL string `env:"DATABASE_READ_URL"`
+	// ReplicaMaxLag is how far behind the primary a replica may replay
+	// before reads leave it; default 5s.
+	ReplicaMaxLag time.Duration `env:"DB_REPLICA_MAX_LAG"`
+
+	// LeakThreshold logs, once, a connection held longer than this, with the
+	// stack that acquired it; zero (the default) turns leak detection off.
+	LeakThreshold time.Duration `env:"DB_LEAK_THRESHOLD"`
+	// AcquireTimeout bounds how long a caller waits for a free connection,
+	// apart from its own deadline; zero (the default) waits for the caller's.
+	AcquireTimeout time.Duration `env:"DB_ACQUIRE_TIMEOUT"`
+	// PasswordFile is read for the password at each new connection, so that
+	// a rotated secret takes effect without a restart; it overrides the
+	// URL's password.
+	PasswordFile string `env:"DB_PASSWORD_FILE"`
+
 	SlowQueryThreshold time.Duration `env:"DB_SLOW_QUERY_THRESHOLD"` // queries slower than this are logged at warn; default 500ms
 	LogQueryArgs       bool          `env:"DB_LOG_QUERY_ARGS"`       // log argument values with queries; default false
 
