@@ -215,7 +215,7 @@ func TestFakeQuerierNeedsNoDatabase(t *testing.T) {
 	}
 	fake.err = errors.New("fake outage at 10.1.2.3")
 	code, body := s.get(t, "/readyz")
-	if code != http.StatusServiceUnavailable || !strings.Contains(body, "database: database unreachable") || strings.Contains(body, "10.1.2.3") {
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "database: database failed") || strings.Contains(body, "10.1.2.3") {
 		t.Errorf("/readyz with a failing fake = %d %q; want 503 with a reason and no internal detail", code, body)
 	}
 	s.stop(t)

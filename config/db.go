@@ -3,8 +3,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
 	"time"
 )
 
@@ -17,6 +15,7 @@ const (
 	DefaultHealthCheckPeriod  = time.Minute
 	DefaultPingTimeout        = time.Second
 	DefaultSlowQueryThreshold = 500 * time.Millisecond
+	DefaultReplicaMaxLag      = 5 * time.Second
 )
 
 // queryExecModes lists the values DB_QUERY_EXEC_MODE accepts, as pgx names its
@@ -47,10 +46,10 @@ type DB struct {
 	HealthCheckPeriod time.Duration `env:"DB_HEALTH_CHECK_PERIOD"` // how often idle connections are checked; default 1m
 	PingTimeout       time.Duration `env:"DB_PING_TIMEOUT"`        // bounds the liveness ping of a connection idle for over 1s; default 1s
 
-	// QueryExecMode is pgx's query execution mode: cache_statement,
-	// cache_describe, describe_exec, exec or simple_protocol. Empty keeps
-	// pgx's default, cache_statement, or the URL's default_query_exec_mode.
-	// Behind PgBouncer older than 1.21 in transaction mode, use exec.
+	// QueryExecMode is pgx's default_query_exec_mode: cache_statement,
+	// cache_describe, describe_exec, exec or simple_protocol; pgx checks it.
+	// Empty keeps pgx's default, cache_statement, or the URL's. Behind
+	// PgBouncer older than 1.21 in transaction mode, use exec.
 	QueryExecMode string `env:"DB_QUERY_EXEC_MODE"`
 	// StatementTimeout sets the server's statement_timeout for the pool's
 	// connections. Zero leaves the server's own setting.
@@ -110,6 +109,7 @@ func ParseDB(environ map[string]string) (DB, error) {
 		{"DB_HEALTH_CHECK_PERIOD", db.HealthCheckPeriod == 0},
 		{"DB_PING_TIMEOUT", db.PingTimeout == 0},
 		{"DB_SLOW_QUERY_THRESHOLD", db.SlowQueryThreshold == 0},
+		{"DB_REPLICA_MAX_LAG", db.ReplicaMaxLag == 0},
 	} {
 		if f.zero && environ[f.name] != "" {
 			p.add(&VarError{Var: f.name, Err: fmt.Errorf("%s must be greater than zero; unset it to use the default", quote(environ[f.name]))})
@@ -135,6 +135,7 @@ func (c DB) WithDefaults() DB {
 	setDefault(&c.HealthCheckPeriod, DefaultHealthCheckPeriod)
 	setDefault(&c.PingTimeout, DefaultPingTimeout)
 	setDefault(&c.SlowQueryThreshold, DefaultSlowQueryThreshold)
+	setDefault(&c.ReplicaMaxLag, DefaultReplicaMaxLag)
 	return c
 }
 
@@ -163,16 +164,10 @@ func (c DB) validate() error {
 		errs = append(errs, &VarError{Var: name, Err: fmt.Errorf(format, args...)})
 	}
 
+	// The URLs' contents are pgx's to judge: dbmodule parses them with the
+	// parser that connects. Here only their presence matters.
 	if c.URL == "" && c.DirectURL == "" {
 		errs = append(errs, ErrNoDatabaseURL)
-	}
-	for _, u := range []struct{ name, value string }{{"DATABASE_URL", c.URL}, {"DIRECT_URL", c.DirectURL}} {
-		if u.value == "" {
-			continue
-		}
-		if err := checkURL(u.value); err != nil {
-			errs = append(errs, &VarError{Var: u.name, Err: err})
-		}
 	}
 
 	if c.MaxConns < 1 {
@@ -182,11 +177,8 @@ func (c DB) validate() error {
 		name  string
 		value int32
 	}{{"DB_MIN_CONNS", c.MinConns}, {"DB_MIN_IDLE_CONNS", c.MinIdleConns}} {
-		switch {
-		case n.value < 0:
+		if n.value < 0 {
 			bad(n.name, "%d must not be negative", n.value)
-		case n.value > c.MaxConns && c.MaxConns >= 1:
-			bad(n.name, "%d is more than DB_MAX_CONNS (%d)", n.value, c.MaxConns)
 		}
 	}
 
@@ -201,6 +193,9 @@ func (c DB) validate() error {
 		{"DB_PING_TIMEOUT", c.PingTimeout},
 		{"DB_SLOW_QUERY_THRESHOLD", c.SlowQueryThreshold},
 		{"DB_STATEMENT_TIMEOUT", c.StatementTimeout},
+		{"DB_REPLICA_MAX_LAG", c.ReplicaMaxLag},
+		{"DB_LEAK_THRESHOLD", c.LeakThreshold},
+		{"DB_ACQUIRE_TIMEOUT", c.AcquireTimeout},
 	} {
 		if d.value < 0 {
 			bad(d.name, "%s must not be negative", d.value)
@@ -209,9 +204,6 @@ func (c DB) validate() error {
 	if c.StatementTimeout > 0 && c.StatementTimeout < time.Millisecond {
 		// The server counts statement_timeout in whole milliseconds.
 		bad("DB_STATEMENT_TIMEOUT", "%s is below the server's resolution of 1ms", c.StatementTimeout)
-	}
-	if c.QueryExecMode != "" && !slices.Contains(strings.Split(queryExecModes, ", "), c.QueryExecMode) {
-		bad("DB_QUERY_EXEC_MODE", "%s is not one of %s", quote(c.QueryExecMode), queryExecModes)
 	}
 
 	return errors.Join(errs...)
@@ -256,20 +248,5 @@ func (c DB) resolve(name string) (string, error) {
 	if name == "" {
 		return "", ErrNoDatabaseURL
 	}
-	v := c.value(name)
-	if err := checkURL(v); err != nil {
-		return "", &VarError{Var: name, Err: err}
-	}
-	return v, nil
+	return c.value(name), nil
 }
-
-// String describes c with passwords hidden, so that printing a DB with %v or
-// %+v never leaks one.
-func (c DB) String() string {
-	c.URL, c.DirectURL = RedactURL(c.URL), RedactURL(c.DirectURL)
-	type fields DB // the same fields, without this method
-	return fmt.Sprintf("%+v", fields(c))
-}
-
-// GoString is String, for %#v.
-func (c DB) GoString() string { return "config.DB" + c.String() }

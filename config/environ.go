@@ -25,6 +25,19 @@ func Environ() map[string]string {
 	return m
 }
 
+// Parse fills a T, a struct whose fields carry env tags, from environ with
+// caarlos0/env, as ParseDB does: it never reads the process environment (a
+// nil map is an empty environment), and each value that does not parse is a
+// *VarError naming its variable. Optional packages read their own settings
+// with it.
+func Parse[T any](environ map[string]string) (T, error) {
+	v, err := parseEnv[T](environ)
+	if err != nil {
+		return v, fmt.Errorf("config: %w", err)
+	}
+	return v, nil
+}
+
 // parseEnv fills a T from environ with caarlos0/env and turns its errors, which
 // name Go fields, into VarErrors that name variables.
 func parseEnv[T any](environ map[string]string) (T, error) {

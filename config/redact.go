@@ -1,210 +1,106 @@
 package config
 
 import (
-	"errors"
-	"net/url"
-	"regexp"
-	"strconv"
+	"encoding/json"
+	"fmt"
+	"reflect"
 	"strings"
+	"time"
+
+	"go.uber.org/zap/zapcore"
 )
 
-// hidden replaces a password, as net/url's URL.Redacted does.
+// hidden stands for what RedactURL hides.
 const hidden = "xxxxx"
 
-// checkURL reports why raw cannot be a PostgreSQL connection URL. Its errors
-// never quote raw: when a URL fails to parse, the boundaries between its parts
-// are uncertain, so any fragment of it might be part of the password.
-func checkURL(raw string) error {
-	if strings.TrimSpace(raw) != raw {
-		return errors.New("has leading or trailing white space")
-	}
-	if !strings.HasPrefix(raw, "postgres://") && !strings.HasPrefix(raw, "postgresql://") {
-		return errors.New("must start with postgres:// or postgresql://")
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		return urlError(err)
-	}
-	if atAfterAuthority(raw) {
-		return errors.New("has an @ after the host" + encodeHint)
-	}
-	if strings.Contains(raw, "#") {
-		return errors.New("has a # (a URL fragment)" + encodeHint)
-	}
-	// libpq lists several hosts separated by commas; net/url checks only the
-	// last port.
-	for _, hostPort := range strings.Split(u.Host, ",") {
-		if port := portOf(hostPort); port != "" {
-			if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-				return errors.New("has an invalid port (want 1 to 65535)" + encodeHint)
-			}
-		}
-	}
-	if _, err := url.ParseQuery(u.RawQuery); err != nil {
-		return errors.New("has an invalid query string (separate parameters with &, percent-encode values)")
-	}
-	return nil
-}
-
-const encodeHint = "; percent-encode any of @ : / ? # % in the user name or password"
-
-// urlError explains a net/url parse error without repeating any of the URL.
-func urlError(err error) error {
-	var escapeErr url.EscapeError
-	var hostErr url.InvalidHostError
-	msg := err.Error()
-	switch {
-	case errors.As(err, &escapeErr):
-		return errors.New("has an invalid %-escape" + encodeHint)
-	case errors.As(err, &hostErr):
-		return errors.New("has an invalid character in the host name" + encodeHint)
-	case strings.Contains(msg, "invalid port"):
-		return errors.New("has an invalid port (want 1 to 65535)" + encodeHint)
-	case strings.Contains(msg, "userinfo"):
-		return errors.New("has an invalid user name or password" + encodeHint)
-	case strings.Contains(msg, "control character"):
-		return errors.New("contains a control character")
-	}
-	return errors.New("is not a valid URL" + encodeHint)
-}
-
-// atAfterAuthority reports an unencoded @ in the path, query or fragment of
-// raw. It most likely ended a password holding an unencoded /, ? or #, which
-// ended the authority early: the rest of the password is then read as a
-// path, query or fragment, and shown wherever those are.
-func atAfterAuthority(raw string) bool {
-	_, rest, ok := strings.Cut(raw, "://")
-	if !ok {
-		return false
-	}
-	if end := strings.IndexAny(rest, "/?#"); end >= 0 {
-		return strings.Contains(rest[end:], "@")
-	}
-	return false
-}
-
-// portOf returns the port of host[:port] or [ipv6][:port], or "".
-func portOf(hostPort string) string {
-	if strings.HasPrefix(hostPort, "[") {
-		if end := strings.LastIndex(hostPort, "]"); end >= 0 {
-			hostPort = hostPort[end+1:]
-			if !strings.HasPrefix(hostPort, ":") {
-				return ""
-			}
-		}
-	}
-	if i := strings.LastIndex(hostPort, ":"); i >= 0 {
-		return hostPort[i+1:]
-	}
-	return ""
-}
-
-// RedactURL returns raw with its passwords, in the user info and in password
-// or sslpassword parameters, replaced by xxxxx. A URL that does not parse
-// cannot be redacted reliably and is not shown at all.
+// RedactURL returns raw with everything that could be a credential hidden,
+// without parsing it: parsers disagree on where a password with an
+// unencoded @, : or / ends (pgconn ends the user info at the first @,
+// net/url at the last), so this hides the union of what any of them could
+// take for one. Everything between the scheme and the last @ becomes xxxxx,
+// and so does everything after a password= or sslpassword= parameter.
+//
+//	postgres://app:P@ss@db:5432/app?sslmode=disable -> postgres://xxxxx@db:5432/app?sslmode=disable
+//
+// It is what config prints; dbmodule describes a connection from pgx's
+// parse of it instead (host, port, database, user).
 func RedactURL(raw string) string {
 	if raw == "" {
 		return ""
 	}
-	u, err := url.Parse(raw)
-	if err != nil || atAfterAuthority(raw) {
-		// The password may be anywhere in it.
-		return "(invalid URL, not shown)"
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return "(not a URL, not shown)"
 	}
-	u.Fragment, u.RawFragment = "", ""
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), hidden)
+	if at := strings.LastIndexByte(rest, '@'); at >= 0 {
+		rest = hidden + rest[at:]
 	}
-	if q := u.Query(); q.Has("password") || q.Has("sslpassword") {
-		for _, k := range []string{"password", "sslpassword"} {
-			if q.Has(k) {
-				q.Set(k, hidden)
+	lower := strings.ToLower(rest)
+	for _, key := range []string{"password=", "sslpassword="} {
+		// A parameter name is at the start of the query or after an &.
+		for i := 0; ; {
+			j := strings.Index(lower[i:], key)
+			if j < 0 {
+				break
 			}
+			j += i
+			if j > 0 && (lower[j-1] == '?' || lower[j-1] == '&') {
+				return scheme + "://" + rest[:j+len(key)] + hidden
+			}
+			i = j + len(key)
 		}
-		u.RawQuery = q.Encode()
 	}
-	return u.String()
+	return scheme + "://" + rest
 }
 
-// minSecretLen is the shortest password RedactSecrets hunts for in free text;
-// a one- or two-character password matches too much ordinary text to remove.
-const minSecretLen = 3
-
-// queryPassword finds password parameters even in a URL that does not parse.
-var queryPassword = regexp.MustCompile(`(?i)[?&](?:ssl)?password=([^&#]*)`)
-
-// RedactSecrets removes from text every password that the given URLs carry,
-// in their raw and decoded forms. It is the last line of defence for messages
-// that come from code outside this module, such as a driver's errors.
-func RedactSecrets(text string, urls ...string) string {
-	for _, raw := range urls {
-		if raw == "" {
-			continue
-		}
-		text = strings.ReplaceAll(text, raw, RedactURL(raw))
-		for _, s := range secretsOf(raw) {
-			if len(s) >= minSecretLen {
-				text = strings.ReplaceAll(text, s, hidden)
-			}
-		}
-	}
-	return text
+// String describes c with its URLs redacted by RedactURL, so that printing
+// a DB with %v, %+v or %s never shows a password.
+func (c DB) String() string {
+	return fmt.Sprintf("%+v", c.redacted())
 }
 
-// secretsOf returns the passwords in raw, found both by parsing it and, since
-// it may not parse, by looking for them where they usually are.
-func secretsOf(raw string) []string {
-	var secrets []string
-	add := func(s string) {
-		secrets = append(secrets, s)
-		if dec, err := url.PathUnescape(s); err == nil && dec != s {
-			secrets = append(secrets, dec)
-		}
-		if dec, err := url.QueryUnescape(s); err == nil && dec != s {
-			secrets = append(secrets, dec)
-		}
+// GoString is String, for %#v.
+func (c DB) GoString() string { return "config.DB" + c.String() }
+
+// MarshalJSON encodes c with its URLs redacted, for encoding/json and for
+// zap.Reflect.
+func (c DB) MarshalJSON() ([]byte, error) {
+	b, err := json.Marshal(c.redacted())
+	if err != nil {
+		return nil, fmt.Errorf("encode database config: %w", err)
 	}
-	if u, err := url.Parse(raw); err == nil {
-		if p, ok := u.User.Password(); ok {
-			add(p)
-		}
-		for _, k := range []string{"password", "sslpassword"} {
-			for _, v := range u.Query()[k] {
-				add(v)
+	return b, nil
+}
+
+// MarshalLogObject encodes c for zap.Object, with its URLs redacted, a
+// field for each of DB's fields.
+func (c DB) MarshalLogObject(enc zapcore.ObjectEncoder) error {
+	v := reflect.ValueOf(c.redacted())
+	for i := range v.NumField() {
+		name, f := v.Type().Field(i).Name, v.Field(i)
+		switch x := f.Interface().(type) {
+		case string:
+			enc.AddString(name, x)
+		case bool:
+			enc.AddBool(name, x)
+		case int32:
+			enc.AddInt32(name, x)
+		case time.Duration:
+			enc.AddDuration(name, x)
+		default:
+			if err := enc.AddReflected(name, x); err != nil {
+				return fmt.Errorf("encode database config: %w", err)
 			}
 		}
 	}
-	if _, rest, ok := strings.Cut(raw, "://"); ok {
-		if at := strings.LastIndex(rest, "@"); at >= 0 {
-			if _, p, ok := strings.Cut(rest[:at], ":"); ok {
-				add(p)
-				// An unencoded / ? # or @ may end what a parser takes
-				// for the password early.
-				if i := strings.IndexAny(p, "/?#@"); i > 0 {
-					add(p[:i])
-				}
-			}
-		}
-	}
-	for _, m := range queryPassword.FindAllStringSubmatch(raw, -1) {
-		add(m[1])
-	}
-	return secrets
+	return nil
 }
 
-// RedactError returns err with every password of the given URLs removed
-// from its message; errors.Is and errors.As still reach err itself.
-func RedactError(err error, urls ...string) error {
-	if err == nil {
-		return nil
-	}
-	return &redactedError{msg: RedactSecrets(err.Error(), urls...), err: err}
-}
+// redactedDB has DB's fields and none of its methods, so that encoding it
+// does not recurse.
+type redactedDB DB
 
-type redactedError struct {
-	msg string
-	err error
+func (c DB) redacted() redactedDB {
+	c.URL, c.DirectURL, c.ReadURL = RedactURL(c.URL), RedactURL(c.DirectURL), RedactURL(c.ReadURL)
+	return redactedDB(c)
 }
-
-func (e *redactedError) Error() string { return e.msg }
-func (e *redactedError) Unwrap() error { return e.err }

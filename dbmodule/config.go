@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/multitracer"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -24,7 +25,6 @@ type options struct {
 	logger    *zap.Logger
 	tracers   []pgx.QueryTracer
 	observers []StatementObserver
-	always    bool // install the Tracer even with nothing to log or tell, for its reset on connection loss
 }
 
 // WithLogger logs statements and connection events to logger through the
@@ -46,21 +46,17 @@ func WithTracers(tracers ...pgx.QueryTracer) Option {
 	return func(o *options) { o.tracers = append(o.tracers, tracers...) }
 }
 
-// poolParams are the URL parameters pgxpool reads; any other pool_ parameter
-// is a typo that pgx would pass to the server as a setting.
-const poolParams = "pool_max_conns, pool_min_conns, pool_min_idle_conns, pool_max_conn_lifetime, " +
-	"pool_max_conn_idle_time, pool_health_check_period, pool_max_conn_lifetime_jitter, pool_ping_timeout"
-
 // ParseConfig turns cfg into a pgxpool configuration for its runtime URL, as
 // pgxpool.ParseConfig does for a connection string; pgxpool.NewWithConfig
 // then makes the pool. It does no I/O.
 //
-// A setting the URL carries as a parameter (pool_max_conns, connect_timeout,
-// default_query_exec_mode, statement_timeout, ...) keeps the URL's value;
-// cfg's fields, or their defaults, fill in the rest. Errors name the variable
-// at fault and never contain a password.
+// pgx is the one parser: the DB_* settings are written into the URL as the
+// parameters they stand for (pool_max_conns, default_query_exec_mode, ...)
+// where the URL has none of its own, and pgxpool.ParseConfig parses the
+// result once. A parameter the URL carries therefore wins over its DB_*
+// variable. Errors name the variable at fault and never contain a password.
 func ParseConfig(cfg config.DB, opts ...Option) (*pgxpool.Config, error) {
-	pc, _, err := parseConfig(cfg, optionsOf(opts))
+	pc, _, _, err := parseConfig(cfg, optionsOf(opts))
 	return pc, err
 }
 
@@ -72,48 +68,168 @@ func optionsOf(opts []Option) options {
 	return o
 }
 
-// parseConfig is ParseConfig, returning also the pool's Tracer, if any, for
-// NewPool and Open to attach to the pool.
-func parseConfig(cfg config.DB, o options) (*pgxpool.Config, *Tracer, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, nil, err
+// parseConfig is ParseConfig, returning also the pool's Tracer, for NewPool
+// and Open to attach to the pool, and the gate its connects pass.
+func parseConfig(cfg config.DB, o options) (*pgxpool.Config, *Tracer, *connGate, error) {
+	s, err := settingsOf(cfg)
+	if err != nil {
+		return nil, nil, nil, err
 	}
-	cfg = cfg.WithDefaults()
+	pc, err := s.parse()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	log := o.logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	gate := newConnGate(log)
+	gate.install(pc)
+	tracer := newTracer(cfg, o)
+	tracer.gate = gate
+	pc.ConnConfig.Tracer = combine(tracer, o.tracers)
+	return pc, tracer, gate, nil
+}
+
+// A Knob is a setting that both a URL parameter and a DB_* variable can set.
+type Knob struct {
+	Param    string // the URL parameter, as pgx reads it
+	Variable string // the DB_* variable, or "" for a setting only derived
+}
+
+// Knobs lists, in a stable order, the settings ParseConfig merges from the
+// DB_* variables into the URL.
+func Knobs() []Knob {
+	return []Knob{
+		{"pool_max_conns", "DB_MAX_CONNS"},
+		{"pool_min_conns", "DB_MIN_CONNS"},
+		{"pool_min_idle_conns", "DB_MIN_IDLE_CONNS"},
+		{"pool_max_conn_lifetime", "DB_MAX_CONN_LIFETIME"},
+		{"pool_max_conn_lifetime_jitter", ""}, // a tenth of the lifetime
+		{"pool_max_conn_idle_time", "DB_MAX_CONN_IDLE_TIME"},
+		{"pool_health_check_period", "DB_HEALTH_CHECK_PERIOD"},
+		{"pool_ping_timeout", "DB_PING_TIMEOUT"},
+		{"connect_timeout", "DB_CONNECT_TIMEOUT"},
+		{"default_query_exec_mode", "DB_QUERY_EXEC_MODE"},
+		{"statement_timeout", "DB_STATEMENT_TIMEOUT"},
+	}
+}
+
+// poolParams are the URL parameters pgxpool reads; any other pool_ parameter
+// is a typo that pgx would pass to the server as a setting.
+func poolParams() []string {
+	return []string{"pool_max_conns", "pool_min_conns", "pool_min_idle_conns", "pool_max_conn_lifetime",
+		"pool_max_conn_idle_time", "pool_health_check_period", "pool_max_conn_lifetime_jitter", "pool_ping_timeout"}
+}
+
+// settings are one URL and the DB_* values to merge into it.
+type settings struct {
+	variable string          // where the URL came from: DATABASE_URL, DIRECT_URL, ...
+	raw      string          // the URL as given
+	url      *pgconn.Config  // pgconn's parse of raw alone
+	inURL    map[string]bool // the Knobs' parameters raw sets itself
+	merged   []mergedParam   // the DB_* values raw lacks, as parameters
+	cfg      config.DB       // with defaults
+}
+
+type mergedParam struct{ param, variable, value string }
+
+// settingsOf checks cfg and parses its runtime URL.
+func settingsOf(cfg config.DB) (*settings, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	raw, err := cfg.RuntimeURL()
 	if err != nil {
-		return nil, nil, fmt.Errorf("database config: %w", err)
+		return nil, fmt.Errorf("database config: %w", err)
 	}
-	name := cfg.RuntimeVar()
-	pc, inURL, err := parseURL(name, raw)
+	return newSettings(cfg.WithDefaults(), cfg.RuntimeVar(), raw)
+}
+
+func newSettings(cfg config.DB, variable, raw string) (*settings, error) {
+	cc, err := parseURL(variable, raw)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	fill := func(param string, set func()) {
-		if !inURL.Has(param) {
-			set()
+	s := &settings{variable: variable, raw: raw, url: cc, inURL: map[string]bool{}, cfg: cfg}
+	for param := range cc.RuntimeParams {
+		// pgconn passes on, as server settings, the parameters it does not
+		// know; pgxpool's pool_* and pgx's default_query_exec_mode are among
+		// them until pgx reads them.
+		if strings.HasPrefix(param, "pool_") && !slices.Contains(poolParams(), param) {
+			return nil, &config.VarError{Var: variable, Err: fmt.Errorf("unknown parameter %q (pgxpool knows %s)", param, strings.Join(poolParams(), ", "))}
 		}
 	}
-	fill("pool_max_conns", func() { pc.MaxConns = cfg.MaxConns })
-	fill("pool_min_conns", func() { pc.MinConns = cfg.MinConns })
-	fill("pool_min_idle_conns", func() { pc.MinIdleConns = cfg.MinIdleConns })
-	fill("pool_max_conn_idle_time", func() { pc.MaxConnIdleTime = cfg.MaxConnIdleTime })
-	fill("pool_max_conn_lifetime", func() { pc.MaxConnLifetime = cfg.MaxConnLifetime })
-	// Without jitter, connections opened together at start-up expire together.
-	fill("pool_max_conn_lifetime_jitter", func() { pc.MaxConnLifetimeJitter = pc.MaxConnLifetime / 10 })
-	fill("pool_health_check_period", func() { pc.HealthCheckPeriod = cfg.HealthCheckPeriod })
-	fill("pool_ping_timeout", func() { pc.PingTimeout = cfg.PingTimeout })
-	fill("connect_timeout", func() { pc.ConnConfig.ConnectTimeout = cfg.ConnectTimeout })
+	for _, k := range Knobs() {
+		_, s.inURL[k.Param] = cc.RuntimeParams[k.Param]
+	}
+	// connect_timeout is pgconn's own: a parse leaves it set, not listed.
+	s.inURL["connect_timeout"] = cc.ConnectTimeout != 0
+	add := func(param, variable, value string) {
+		if !s.inURL[param] {
+			s.merged = append(s.merged, mergedParam{param, variable, value})
+		}
+	}
+	add("pool_max_conns", "DB_MAX_CONNS", itoa(cfg.MaxConns))
+	add("pool_min_conns", "DB_MIN_CONNS", itoa(cfg.MinConns))
+	add("pool_min_idle_conns", "DB_MIN_IDLE_CONNS", itoa(cfg.MinIdleConns))
+	add("pool_max_conn_lifetime", "DB_MAX_CONN_LIFETIME", cfg.MaxConnLifetime.String())
+	add("pool_max_conn_idle_time", "DB_MAX_CONN_IDLE_TIME", cfg.MaxConnIdleTime.String())
+	add("pool_health_check_period", "DB_HEALTH_CHECK_PERIOD", cfg.HealthCheckPeriod.String())
+	add("pool_ping_timeout", "DB_PING_TIMEOUT", cfg.PingTimeout.String())
 	if cfg.QueryExecMode != "" {
-		fill("default_query_exec_mode", func() { pc.ConnConfig.DefaultQueryExecMode = execMode(cfg.QueryExecMode) })
+		add("default_query_exec_mode", "DB_QUERY_EXEC_MODE", cfg.QueryExecMode)
 	}
 	if cfg.StatementTimeout > 0 {
-		fill("statement_timeout", func() {
-			pc.ConnConfig.RuntimeParams["statement_timeout"] = strconv.FormatInt(cfg.StatementTimeout.Milliseconds(), 10)
-		})
+		// The server reads a bare number as milliseconds.
+		add("statement_timeout", "DB_STATEMENT_TIMEOUT", strconv.FormatInt(cfg.StatementTimeout.Milliseconds(), 10))
 	}
-	if pc.MinConns > pc.MaxConns || pc.MinIdleConns > pc.MaxConns {
-		return nil, nil, &config.VarError{Var: name, Err: fmt.Errorf("minimum connections (%d, idle %d) exceed the maximum (%d) once the URL's pool parameters apply",
-			pc.MinConns, pc.MinIdleConns, pc.MaxConns)}
+	// connect_timeout takes whole seconds, DB_CONNECT_TIMEOUT any duration:
+	// it is set on the parsed config instead (see parse), as is the jitter,
+	// a tenth of whichever lifetime applies.
+	return s, nil
+}
+
+// connString is the URL with the merged parameters.
+func (s *settings) connString(params []mergedParam) string {
+	var b strings.Builder
+	b.WriteString(s.raw)
+	sep := byte('?')
+	if hasQuery(s.raw) {
+		sep = '&'
+	}
+	for _, p := range params {
+		b.WriteByte(sep)
+		b.WriteString(url.QueryEscape(p.param))
+		b.WriteByte('=')
+		b.WriteString(url.QueryEscape(p.value))
+		sep = '&'
+	}
+	return b.String()
+}
+
+// hasQuery reports whether a URL has a query, where pgconn looks for one:
+// after the user info, which ends at the first @ before any /, the first ?
+// starts it.
+func hasQuery(raw string) bool {
+	_, rest, _ := strings.Cut(raw, "://")
+	if i := strings.IndexAny(rest, "@/"); i >= 0 && rest[i] == '@' {
+		rest = rest[i+1:]
+	}
+	return strings.Contains(rest, "?")
+}
+
+// parse makes the pool configuration: one pgxpool.ParseConfig of the merged
+// URL, then what a URL cannot say.
+func (s *settings) parse() (*pgxpool.Config, error) {
+	pc, err := pgxpool.ParseConfig(s.connString(s.merged))
+	if err != nil {
+		return nil, s.blame(err)
+	}
+	cfg := s.cfg
+	if !s.inURL["pool_max_conn_lifetime_jitter"] {
+		// Without jitter, connections opened together at start-up expire together.
+		pc.MaxConnLifetimeJitter = pc.MaxConnLifetime / 10
 	}
 	if pc.ConnConfig.ConnectTimeout <= 0 {
 		// connect_timeout=0 in the URL means "no timeout" to pgx; a hung
@@ -121,10 +237,55 @@ func parseConfig(cfg config.DB, o options) (*pgxpool.Config, *Tracer, error) {
 		// pgxpool's two-minute backstop. DB_CONNECT_TIMEOUT applies instead.
 		pc.ConnConfig.ConnectTimeout = cfg.ConnectTimeout
 	}
+	for _, m := range []struct {
+		param, variable string
+		value           int32
+	}{{"pool_min_conns", "DB_MIN_CONNS", pc.MinConns}, {"pool_min_idle_conns", "DB_MIN_IDLE_CONNS", pc.MinIdleConns}} {
+		if m.value > pc.MaxConns {
+			variable := m.variable
+			if s.inURL[m.param] {
+				variable = s.variable
+			}
+			return nil, &config.VarError{Var: variable, Err: fmt.Errorf("%s %d exceeds pool_max_conns %d (DB_MAX_CONNS, or the URL's)", m.param, m.value, pc.MaxConns)}
+		}
+	}
+	return pc, nil
+}
 
-	tracer := newTracer(cfg, o)
-	pc.ConnConfig.Tracer = combine(tracer, o.tracers)
-	return pc, tracer, nil
+// blame names the variable whose value pgx refused: the URL's, or the DB_*
+// variable whose parameter fails on its own.
+func (s *settings) blame(err error) error {
+	if _, own := pgxpool.ParseConfig(s.raw); own != nil {
+		return &config.VarError{Var: s.variable, Err: errors.New(RedactSecrets(parseReason(own), s.raw))}
+	}
+	for _, p := range s.merged {
+		if _, one := pgxpool.ParseConfig(s.connString([]mergedParam{p})); one != nil {
+			return &config.VarError{Var: p.variable, Err: fmt.Errorf("%s is not a valid %s: %s", strconv.Quote(p.value), p.param, parseReason(one))}
+		}
+	}
+	return &config.VarError{Var: s.variable, Err: errors.New(RedactSecrets(parseReason(err), s.raw))}
+}
+
+// Source says where each Knob's value comes from for cfg's runtime URL: the
+// URL's variable (DATABASE_URL, ...), the DB_* variable when it is set in
+// environ, or "default". It is ParseConfig's own view of the merge.
+func Source(cfg config.DB, environ map[string]string) (map[string]string, error) {
+	s, err := settingsOf(cfg)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(Knobs()))
+	for _, k := range Knobs() {
+		switch {
+		case s.inURL[k.Param]:
+			out[k.Param] = s.variable
+		case k.Variable != "" && environ[k.Variable] != "":
+			out[k.Param] = k.Variable
+		default:
+			out[k.Param] = "default"
+		}
+	}
+	return out, nil
 }
 
 // MigrationConnConfig returns the settings of a single connection to the
@@ -135,82 +296,44 @@ func MigrationConnConfig(cfg config.DB) (*pgx.ConnConfig, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	cfg = cfg.WithDefaults()
 	raw, err := cfg.MigrationURL()
 	if err != nil {
 		return nil, fmt.Errorf("database config: %w", err)
 	}
-	pc, inURL, err := parseURL(cfg.MigrationVar(), raw)
+	s, err := newSettings(cfg.WithDefaults(), cfg.MigrationVar(), raw)
 	if err != nil {
 		return nil, err
 	}
-	if !inURL.Has("connect_timeout") {
-		pc.ConnConfig.ConnectTimeout = cfg.ConnectTimeout
+	pc, err := s.parse()
+	if err != nil {
+		return nil, err
 	}
 	return pc.ConnConfig, nil
 }
 
-// parseURL parses the URL in the variable name with pgxpool, returning also
-// the parameters it sets. Its errors name the variable and hide passwords.
-func parseURL(name, raw string) (*pgxpool.Config, url.Values, error) {
-	u, err := url.Parse(raw) // config.DB.Validate has parsed it already
-	if err != nil {
-		return nil, nil, &config.VarError{Var: name, Err: errors.New("is not a valid URL")}
-	}
-	inURL := u.Query()
-	for param := range inURL {
-		if strings.HasPrefix(param, "pool_") && !slices.Contains(strings.Split(poolParams, ", "), param) {
-			return nil, nil, &config.VarError{Var: name, Err: fmt.Errorf("unknown parameter %q (pgxpool knows %s)", param, poolParams)}
-		}
-	}
-	pc, err := pgxpool.ParseConfig(raw)
-	if err != nil {
-		return nil, nil, &config.VarError{Var: name, Err: config.RedactError(err, raw)}
-	}
-	return pc, inURL, nil
-}
+func itoa(n int32) string { return strconv.Itoa(int(n)) }
 
-// execMode maps DB_QUERY_EXEC_MODE's values, which config has checked, to pgx's.
-func execMode(name string) pgx.QueryExecMode {
-	switch name {
-	case "cache_describe":
-		return pgx.QueryExecModeCacheDescribe
-	case "describe_exec":
-		return pgx.QueryExecModeDescribeExec
-	case "exec":
-		return pgx.QueryExecModeExec
-	case "simple_protocol":
-		return pgx.QueryExecModeSimpleProtocol
-	}
-	return pgx.QueryExecModeCacheStatement
-}
+// ExecModeName names mode as default_query_exec_mode and DB_QUERY_EXEC_MODE
+// do; pgx's String has spaces.
+func ExecModeName(mode pgx.QueryExecMode) string { return strings.ReplaceAll(mode.String(), " ", "_") }
 
-// newTracer makes the pool's Tracer, or nil when it would have nothing to
-// do: no logger that can ever log, no observer, no pool to reset.
+// newTracer makes the pool's Tracer. Every pool has one, for the backoff of
+// its connects and its reset on connection loss; it logs only to a logger
+// that can ever log.
 func newTracer(cfg config.DB, o options) *Tracer {
 	logger := o.logger
 	if logger != nil && !logger.Core().Enabled(zapcore.FatalLevel) {
 		logger = nil
 	}
-	if logger == nil && len(o.observers) == 0 && !o.always {
-		return nil
-	}
+	cfg = cfg.WithDefaults()
 	return &Tracer{Logger: logger, SlowQueryThreshold: cfg.SlowQueryThreshold, LogArgs: cfg.LogQueryArgs, Observers: o.observers}
 }
 
 // combine puts the extra tracers after the Tracer, with pgx's multitracer
-// only when there is more than one.
+// only when there are any.
 func combine(tracer *Tracer, extra []pgx.QueryTracer) pgx.QueryTracer {
-	var all []pgx.QueryTracer
-	if tracer != nil {
-		all = append(all, tracer)
+	if len(extra) == 0 {
+		return tracer
 	}
-	all = append(all, extra...)
-	switch len(all) {
-	case 0:
-		return nil
-	case 1:
-		return all[0]
-	}
-	return multitracer.New(all...)
+	return multitracer.New(append([]pgx.QueryTracer{tracer}, extra...)...)
 }

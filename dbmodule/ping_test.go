@@ -56,10 +56,10 @@ func TestPing(t *testing.T) {
 		reason string
 	}{
 		"closed pool":      {closed, ctx, "database pool is closed"},
-		"nothing listens":  {unstartedPool(t, "postgres://app:"+secret+"@"+dbtest.ClosedAddr(t)+"/app"), ctx, "database unreachable: connection refused"},
+		"nothing listens":  {unstartedPool(t, "postgres://app:"+secret+"@"+dbtest.ClosedAddr(t)+"/app"), ctx, "database refusing connections: connection refused"},
 		"silent server":    {unstartedPool(t, "postgres://app:"+secret+"@"+dbtest.SilentAddr(t)+"/app"), shortCtx, "database did not answer in time"},
-		"no such database": {unstartedPool(t, strings.Replace(pg.URL(t), "/postgres?", "/no_such_db?", 1)), ctx, "database error 3D000"},
-		"fake that fails":  {fakeExec{err: errors.New("internal detail 10.0.0.7")}, ctx, "database unreachable"},
+		"no such database": {unstartedPool(t, strings.Replace(pg.URL(t), "/postgres?", "/no_such_db?", 1)), ctx, "database database does not exist (SQLSTATE 3D000)"},
+		"fake that fails":  {fakeExec{err: errors.New("internal detail 10.0.0.7")}, ctx, "database failed"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			err := dbmodule.Ping(tt.ctx, tt.q)

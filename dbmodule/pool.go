@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -28,7 +28,7 @@ type PoolParams struct {
 	// provides a logger itself.
 	Logger *zap.Logger `optional:"true"`
 	// Tracers are extra pgx tracers, provided with AsTracer.
-	Tracers []pgx.QueryTracer `group:"pgx_tracers"`
+	Tracers []pgx.QueryTracer `group:"dbmodule_tracers"`
 	// Observers are told of every statement, provided with AsStatementObserver.
 	Observers []StatementObserver `group:"dbmodule_statement_observers"`
 	// StartTasks run on start before anything uses the pool; see StartTask.
@@ -45,60 +45,65 @@ type StartTask struct {
 	Run  func(context.Context) error
 }
 
-// NewPool makes the app's pool and ties it to the app's lifecycle: making it
-// does no I/O, starting the app pings the database (failing within the
-// connect timeout when it cannot be reached), and stopping the app closes the
-// pool.
+// NewPool makes the app's pool and ties it to the app's lifecycle. Making it
+// does no I/O and dials nothing, not even the connections DB_MIN_CONNS asks
+// for: those open once the app starts. Starting the app pings the database,
+// failing within the connect timeout when it cannot be reached; stopping it
+// closes the pool within the stop context, ending dials in flight. A pool
+// whose app never starts (fx.New failed later, say) never dials, and is
+// closed once the app is garbage.
 func NewPool(p PoolParams) (*pgxpool.Pool, error) {
 	log := p.Logger
 	if log == nil {
 		log = zap.NewNop()
 	}
 	log = log.Named("db")
-	pc, tracer, err := parseConfig(p.Config, options{logger: log, tracers: p.Tracers, observers: p.Observers, always: true})
+	pc, tracer, gate, err := parseConfig(p.Config, options{logger: log, tracers: p.Tracers, observers: p.Observers})
 	if err != nil {
 		return nil, err
 	}
-	gate := holdBackgroundConnects(pc)
-	pool, err := pgxpool.NewWithConfig(gate.ctx, pc)
+	gate.hold()
+	pool, err := pgxpool.NewWithConfig(context.Background(), pc)
 	if err != nil {
 		return nil, fmt.Errorf("create database pool: %w", err)
 	}
 	tracer.attach(pool)
-	// The server check runs after start, off its critical path; stopping
-	// the app stops it.
-	var stopCheck func()
-	// If the app fails before this hook starts (in fx.New, or in an earlier
-	// OnStart), nothing closes the pool: a failed app is expected to exit.
+	// The hooks hold the only reference to token: once an app that never
+	// started is unreachable, the cleanup closes its pool, whose health
+	// check goroutine would otherwise run for ever.
+	token := &lifecycleToken{pool}
+	runtime.AddCleanup(token, closeUnstarted, poolAndGate{pool, gate})
+	var check *serverCheck
 	p.Lifecycle.Append(fx.Hook{
 		OnStart: func(ctx context.Context) error {
 			gate.open()
 			if err := ping(ctx, pool, p.Config); err != nil {
 				log.Error("database ping failed", zap.Error(err))
 				// fx runs OnStop only for hooks whose OnStart succeeded.
+				gate.close()
 				Close(ctx, pool) //nolint:errcheck // the ping error matters more
 				return err
 			}
 			cc := pool.Config().ConnConfig
-			log.Info("database pool opened", zap.String("host", cc.Host), zap.Uint16("port", cc.Port),
-				zap.String("database", cc.Database), zap.String("user", cc.User), zap.Int32("max_conns", pool.Config().MaxConns),
-				zap.Stringer("exec_mode", cc.DefaultQueryExecMode))
+			log.Info("database pool opened", zap.String("host", cc.Host), zap.Uint16("port", cc.Port), zap.String("address", address(cc)), zap.String("database", cc.Database),
+				zap.String("user", cc.User), zap.Int32("max_conns", pool.Config().MaxConns), zap.String("exec_mode", ExecModeName(cc.DefaultQueryExecMode)))
 			for _, task := range p.StartTasks {
 				if task.Run == nil {
 					continue
 				}
 				if err := task.Run(ctx); err != nil {
+					gate.close()
 					Close(ctx, pool) //nolint:errcheck // the task's error matters more
 					return fmt.Errorf("%s: %w", task.Name, err)
 				}
 			}
-			stopCheck = checkServerInBackground(pool, log)
+			check = startServerCheck(pool, log)
 			return nil
 		},
 		OnStop: func(ctx context.Context) error {
-			if stopCheck != nil {
-				stopCheck()
-			}
+			_ = token // keeps the token alive as long as the hooks
+			check.stop(ctx)
+			gate.close()
 			if err := Close(ctx, pool); err != nil {
 				log.Error("database pool not closed in time", zap.Error(err))
 				return err
@@ -114,51 +119,31 @@ func NewPool(p PoolParams) (*pgxpool.Pool, error) {
 	return pool, nil
 }
 
-// startGate holds back the connections pgxpool opens in the background to
-// reach MinConns and MinIdleConns, which it starts as soon as the pool is
-// made, until the app starts. Connections a caller acquires are not held.
-// Closing the pool cancels the held connects, so nothing waits forever.
-type startGate struct {
-	ctx     context.Context // marks pgxpool's background connects
-	started chan struct{}
-	open    func()
+// lifecycleToken is reachable only from a pool's lifecycle hooks.
+// It holds a pointer, as the runtime may never collect a tiny
+// pointer-free object on its own.
+type lifecycleToken struct{ pool *pgxpool.Pool }
+
+
+
+type poolAndGate struct {
+	pool *pgxpool.Pool
+	gate *connGate
 }
 
-type backgroundConnectKey struct{}
-
-func holdBackgroundConnects(pc *pgxpool.Config) startGate {
-	started := make(chan struct{})
-	g := startGate{
-		// pgxpool uses this context's values, not its deadline, for the
-		// background connects.
-		ctx:     context.WithValue(context.Background(), backgroundConnectKey{}, true),
-		started: started,
-		open:    sync.OnceFunc(func() { close(started) }),
-	}
-	next := pc.BeforeConnect
-	pc.BeforeConnect = func(ctx context.Context, cc *pgx.ConnConfig) error {
-		if ctx.Value(backgroundConnectKey{}) != nil {
-			select {
-			case <-g.started:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		}
-		if next != nil {
-			return next(ctx, cc)
-		}
-		return nil
-	}
-	return g
+// closeUnstarted closes the pool of an app that was dropped; a started app
+// closes its pool on stop, and closing again does nothing.
+func closeUnstarted(p poolAndGate) {
+	p.gate.close()
+	go p.pool.Close() // no connections were ever opened: it returns at once
 }
 
 // Open makes a pool from cfg and pings it, for programs without fx. Close it
-// with Close. Like NewPool's, the pool resets itself when a query finds its
-// connection lost, so that a database restart costs no more failed queries.
+// with Close. Like NewPool's, the pool drops the connections a restarted or
+// failed-over server took with it, and backs off while the server refuses
+// connections.
 func Open(ctx context.Context, cfg config.DB, opts ...Option) (*pgxpool.Pool, error) {
-	o := optionsOf(opts)
-	o.always = true
-	pc, tracer, err := parseConfig(cfg, o)
+	pc, tracer, _, err := parseConfig(cfg, optionsOf(opts))
 	if err != nil {
 		return nil, err
 	}
@@ -175,8 +160,8 @@ func Open(ctx context.Context, cfg config.DB, opts ...Option) (*pgxpool.Pool, er
 }
 
 // ping checks that the pool can reach its database, within the time it takes
-// to connect and ping once. Its error names the address and the variable it
-// came from, and never the password.
+// to connect and ping once. Its error says what happened, where, and which
+// variable points there, and never shows the password.
 func ping(ctx context.Context, pool *pgxpool.Pool, cfg config.DB) error {
 	pc := pool.Config()
 	ctx, cancel := context.WithTimeout(ctx, pc.ConnConfig.ConnectTimeout+pc.PingTimeout)
@@ -186,19 +171,41 @@ func ping(ctx context.Context, pool *pgxpool.Pool, cfg config.DB) error {
 		return nil
 	}
 	raw, _ := cfg.RuntimeURL()
-	var pgErr *pgconn.PgError
-	switch {
-	case errors.Is(err, context.DeadlineExceeded):
-		err = fmt.Errorf("no answer in time (connect timeout %s, ping timeout %s): %w", pc.ConnConfig.ConnectTimeout, pc.PingTimeout, err)
-	case errors.As(err, &pgErr) && pgErr.Code == "08P01" && strings.Contains(pgErr.Message, "unsupported startup parameter"):
-		// PgBouncer refuses settings it cannot track, DB_STATEMENT_TIMEOUT's among them.
-		err = fmt.Errorf("%w; a pooler (PgBouncer) refused a connection setting: leave it out of the URL and DB_STATEMENT_TIMEOUT, "+
-			"and set it on the role instead (ALTER ROLE ... SET statement_timeout = ...), or list it in PgBouncer's ignore_startup_parameters", err)
-	}
-	return fmt.Errorf("database at %s (%s) unreachable: %w", address(pc.ConnConfig), cfg.RuntimeVar(), config.RedactError(err, raw))
+	return StartError(err, pc, cfg.RuntimeVar(), raw)
 }
 
-// address describes where a connection goes: host:port, or a unix socket.
+// StartError explains why a first connection of pc (parsed from the URL
+// raw, in variable) failed, in one line that says what happened, where and
+// why, without a password. The pool's start and dbcheck report with it.
+func StartError(err error, pc *pgxpool.Config, variable, raw string) error {
+	cc := pc.ConnConfig
+	kind, _ := Classify(err)
+	where := fmt.Sprintf("database at %s (%s)", address(cc), variable)
+	detail := connectDetail(err)
+	var pgErr *pgconn.PgError
+	switch {
+	case kind == FailureTimeout:
+		detail = fmt.Sprintf("no answer within the connect timeout %s and ping timeout %s", cc.ConnectTimeout, pc.PingTimeout)
+	case kind == FailureLoginRefused:
+		where += fmt.Sprintf(" as user %q", cc.User)
+	case errors.As(err, &pgErr) && pgErr.Code == "08P01" && strings.Contains(pgErr.Message, "unsupported startup parameter"):
+		// PgBouncer refuses settings it cannot track, DB_STATEMENT_TIMEOUT's among them.
+		detail += "; a pooler (PgBouncer) refused a connection setting: leave it out of the URL and DB_STATEMENT_TIMEOUT, " +
+			"and set it on the role instead (ALTER ROLE ... SET statement_timeout = ...), or list it in PgBouncer's ignore_startup_parameters"
+	}
+	return &startError{msg: RedactSecrets(where+": "+kind.String()+": "+detail, raw), err: err}
+}
+
+type startError struct {
+	msg string
+	err error
+}
+
+func (e *startError) Error() string { return e.msg }
+func (e *startError) Unwrap() error { return e.err }
+
+// address describes where a connection goes: host:port, or a unix socket,
+// and how many other hosts it may try.
 func address(cc *pgx.ConnConfig) string {
 	port := strconv.Itoa(int(cc.Port))
 	addr := net.JoinHostPort(cc.Host, port)
@@ -217,6 +224,10 @@ func address(cc *pgx.ConnConfig) string {
 	}
 	return addr
 }
+
+// Address describes where connections of cc go, for logs and reports:
+// host:port or a unix socket, and how many more hosts it may try.
+func Address(cc *pgx.ConnConfig) string { return address(cc) }
 
 // Close closes pool, letting queries in flight finish, but returns when ctx
 // ends even if a connection is never released (a Rows left open, say); the

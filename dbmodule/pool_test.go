@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -120,25 +121,69 @@ func TestModuleWorksWithoutLogger(t *testing.T) {
 	}
 }
 
-func TestMinConnsWaitForStart(t *testing.T) {
+// Nothing is dialed before the app starts, not even the connections
+// DB_MIN_CONNS asks for, which pgxpool starts opening as soon as the pool
+// exists (issue 10, item 8).
+func TestNothingIsDialedBeforeStart(t *testing.T) {
 	name := fmt.Sprintf("lazy-%d", time.Now().UnixNano())
 	cfg := config.DB{URL: withParams(t, pg.URL(t), "application_name", name), MinConns: 3}
 	var pool *pgxpool.Pool
 	app := fxtest.New(t, dbmodule.Module, fx.Replace(cfg), fx.Populate(&pool))
 
-	// pgxpool starts its MinConns connects as soon as the pool exists; the
-	// module holds them until the app starts.
-	dbtest.WaitFor(t, "background connects to be held", func() bool { return pool.Stat().ConstructingConns() == 3 })
+	if _, err := pool.Acquire(context.Background()); err == nil || !strings.Contains(err.Error(), "not started") {
+		t.Fatalf("Acquire before start = %v, want the not-started error", err)
+	}
+	if n := pool.Stat().TotalConns(); n != 0 {
+		t.Fatalf("%d connections before start", n)
+	}
 	if n := connectionsNamed(t, name); n != 0 {
 		t.Fatalf("%d connections opened before start", n)
 	}
 	app.RequireStart()
 	defer app.RequireStop()
-	// The start ping may open one more than the three held back.
 	dbtest.WaitFor(t, "MinConns connections after start", func() bool { return pool.Stat().IdleConns() >= 3 })
 	if n := connectionsNamed(t, name); n < 3 {
 		t.Errorf("server sees %d connections after start, want at least 3", n)
 	}
+}
+
+// An app built and never started, with DB_MIN_CONNS > 0, closes its pool at
+// once: on today's main, pgxpool's held background connects made Close wait
+// a minute (issue 10, item 8).
+func TestUnstartedPoolClosesAtOnce(t *testing.T) {
+	cfg := config.DB{URL: pg.URL(t), MinConns: 3, MinIdleConns: 2}
+	var pool *pgxpool.Pool
+	fxtest.New(t, dbmodule.Module, fx.Replace(cfg), fx.Populate(&pool))
+	done := make(chan struct{})
+	go func() {
+		pool.Close()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close of a pool whose app never started still waits after 5s")
+	}
+}
+
+// When fx.New fails after the pool's constructor ran, nothing stops the
+// app; its pool is closed once the app is garbage, so that pgxpool's
+// background goroutine does not outlive it (goleak in TestMain checks).
+func TestPoolOfAFailedAppIsClosed(t *testing.T) {
+	var pool *pgxpool.Pool
+	app := fx.New(dbmodule.Module, fx.Replace(config.DB{URL: pg.URL(t), MinConns: 2}), fx.NopLogger,
+		fx.Invoke(func(p *pgxpool.Pool) { pool = p }),
+		fx.Invoke(func() error { return errors.New("a later constructor fails") }))
+	if app.Err() == nil {
+		t.Fatal("fx.New succeeded")
+	}
+	app = nil //nolint:ineffassign,staticcheck,wastedassign // drop the app
+	_ = app
+	dbtest.WaitFor(t, "the dropped app's pool to close", func() bool {
+		runtime.GC()
+		_, err := pool.Acquire(context.Background())
+		return errors.Is(err, puddle.ErrClosedPool)
+	})
 }
 
 // connectionsNamed counts the server's connections with an application_name.
@@ -329,34 +374,30 @@ func TestExtraTracersJoinThroughTheGroup(t *testing.T) {
 
 func TestWarnsWhenServerHasTooFewConnections(t *testing.T) {
 	log, logs := observed()
-	app := fxtest.New(t, dbmodule.Module, fx.Replace(config.DB{URL: pg.URL(t), MaxConns: 1000}), fx.Supply(log),
+	app := fxtest.New(t, dbmodule.Module, fx.Replace(config.DB{URL: pg.URL(t), MaxConns: 100000}), fx.Supply(log),
 		fx.Invoke(func(*pgxpool.Pool) {}))
 	app.RequireStart()
 	defer app.RequireStop()
 	// The check runs after start, in the background.
-	const msg = "DB_MAX_CONNS exceeds the connections the server has free"
-	dbtest.WaitFor(t, "the headroom warning", func() bool { return logs.FilterMessage(msg).Len() > 0 })
-	warned := logs.FilterMessage(msg).All()
+	warnedAbout := func() []observer.LoggedEntry {
+		return logs.FilterMessageSnippet("exceeds the").FilterMessageSnippet("connections the server has free").All()
+	}
+	dbtest.WaitFor(t, "the headroom warning", func() bool { return len(warnedAbout()) > 0 })
+	warned := warnedAbout()
 	if len(warned) != 1 {
 		t.Fatalf("want one headroom warning, got %d", len(warned))
 	}
-	if f := warned[0].ContextMap(); f["max_conns"] != int32(1000) || f["max_connections"] != int64(200) {
-		t.Errorf("warning fields = %v", f)
-	}
-}
-
-func TestServerHeadroom(t *testing.T) {
-	pool, err := dbmodule.Open(context.Background(), pg.Config(t))
+	var maxConnections int64
+	conn, err := pgx.Connect(context.Background(), pg.URL(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer dbmodule.Close(context.Background(), pool) //nolint:errcheck // test cleanup
-	h, err := dbmodule.ServerHeadroom(context.Background(), pool)
-	if err != nil {
+	defer conn.Close(context.Background())
+	if err := conn.QueryRow(context.Background(), "SELECT current_setting('max_connections')::int").Scan(&maxConnections); err != nil {
 		t.Fatal(err)
 	}
-	if h.MaxConnections != 200 || h.Reserved != 3 || h.Free() != h.MaxConnections-h.Reserved-h.InUse {
-		t.Errorf("headroom = %+v (free %d)", h, h.Free())
+	if f := warned[0].ContextMap(); f["max_conns"] != int32(100000) || f["max_connections"] != maxConnections {
+		t.Errorf("warning fields = %v, want max_conns 100000 and the server's max_connections %d", f, maxConnections)
 	}
 }
 

@@ -40,6 +40,7 @@ type Tracer struct {
 	Observers          []StatementObserver
 
 	pool atomic.Pointer[pgxpool.Pool] // reset on connection loss
+	gate *connGate                    // told how each connect went
 }
 
 var (
@@ -196,18 +197,20 @@ type connectStart struct {
 }
 
 // TraceConnectEnd implements pgx.ConnectTracer.
+// A failed connect is not logged here: the pool's gate logs an outage once
+// when it begins and once when it ends, never per dial.
 func (t *Tracer) TraceConnectEnd(ctx context.Context, data pgx.TraceConnectEndData) {
-	if t.Logger == nil {
-		return
-	}
 	start, _ := ctx.Value(connectStartKey{}).(connectStart)
-	fields := []zap.Field{zap.String("host", start.host), zap.Uint16("port", start.port), zap.Duration("duration", time.Since(start.at))}
-	if data.Err != nil {
-		// pgconn's connect errors name user, database, host and port, never the password.
-		t.Logger.Warn("database connect failed", append(fields, zap.Error(data.Err))...)
+	if t.gate != nil {
+		t.gate.connected(ctx, start.host, start.port, data.Err)
+	}
+	if t.Logger == nil || data.Err != nil {
 		return
 	}
-	t.Logger.Debug("database connection opened", append(fields, zap.Uint32("pid", data.Conn.PgConn().PID()))...)
+	if ce := t.Logger.Check(zap.DebugLevel, "database connection opened"); ce != nil {
+		ce.Write(zap.String("host", start.host), zap.Uint16("port", start.port), zap.Duration("duration", time.Since(start.at)),
+			zap.Uint32("pid", data.Conn.PgConn().PID()))
+	}
 }
 
 // check returns the log entry for a finished statement, or nil when its

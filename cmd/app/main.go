@@ -18,14 +18,14 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/fxpg/fxpg/app"
-	"github.com/fxpg/fxpg/config"
+	"github.com/fxpg/fxpg/internal/dotenv"
 )
 
 func main() {
 	envFile := flag.String("env-file", ".env", "file of development variables to load if present; real variables win")
 	startTimeout := flag.Duration("start-timeout", fx.DefaultTimeout, "time allowed for starting, migrations on start (DB_MIGRATE_ON_START) included")
 	flag.Parse()
-	if err := config.LoadDotEnv(*envFile); err != nil {
+	if err := dotenv.Load(*envFile); err != nil {
 		fmt.Fprintln(os.Stderr, "app:", err)
 		os.Exit(2)
 	}

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/fxpg/fxpg/config"
+	"github.com/fxpg/fxpg/internal/dotenv"
 	"github.com/fxpg/fxpg/dbmodule/dbcheck"
 	"github.com/fxpg/fxpg/store"
 )
@@ -51,7 +52,7 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	if err := config.LoadDotEnv(*envFile); err != nil {
+	if err := dotenv.Load(*envFile); err != nil {
 		fmt.Fprintln(os.Stderr, "dbcheck:", err)
 		os.Exit(2)
 	}

@@ -107,8 +107,8 @@ func TestUnhealthyDatabases(t *testing.T) {
 		want string // on stderr's one line
 	}{
 		{"unreachable", []string{"DATABASE_URL=postgres://app:" + secret + "@" + closed + "/app"}, nil, 1,
-			"dbcheck: database at " + closed + " (DATABASE_URL) unreachable: dial tcp " + closed + ": connect: connection refused\n"},
-		{"unreachable, JSON", []string{"DATABASE_URL=postgres://app:" + secret + "@" + closed + "/app"}, []string{"-json"}, 1, "unreachable"},
+			"dbcheck: database at " + closed + " (DATABASE_URL): refusing connections: dial error: dial tcp " + closed + ": connect: connection refused\n"},
+		{"unreachable, JSON", []string{"DATABASE_URL=postgres://app:" + secret + "@" + closed + "/app"}, []string{"-json"}, 1, "refusing connections"},
 		{"wrong password", []string{"DATABASE_URL=" + wrong.String()}, nil, 1, "password authentication failed"},
 		{"bad settings", []string{"DATABASE_URL=postgres://app:" + secret + "@db/app", "DB_MAX_CONNS=many"}, nil, 1, "DB_MAX_CONNS"},
 		{"no URL", nil, nil, 1, "neither DATABASE_URL nor DIRECT_URL is set"},

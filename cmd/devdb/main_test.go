@@ -32,7 +32,7 @@ func TestRunsCommandAgainstThrowawayServer(t *testing.T) {
 
 	// devdb names the server without its password, and removes it.
 	log := stderr.String()
-	if !strings.Contains(log, "postgres:xxxxx@127.0.0.1:") {
+	if !strings.Contains(log, "postgres://xxxxx@127.0.0.1:") {
 		t.Errorf("devdb should print the URL with its password hidden:\n%s", log)
 	}
 	_, after, ok := strings.Cut(log, "(data in ")

@@ -27,6 +27,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fxpg/fxpg/config"
+	"github.com/fxpg/fxpg/internal/dotenv"
 	"github.com/fxpg/fxpg/dbmodule/migrate"
 	"github.com/fxpg/fxpg/store"
 )
@@ -54,7 +55,7 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	if err := config.LoadDotEnv(*envFile); err != nil {
+	if err := dotenv.Load(*envFile); err != nil {
 		fmt.Fprintln(os.Stderr, "migrate:", err)
 		os.Exit(2)
 	}

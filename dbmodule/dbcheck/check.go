@@ -6,20 +6,18 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net"
 	"path"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/pressly/goose/v3"
 	"go.uber.org/zap"
 
 	"github.com/fxpg/fxpg/config"
 	"github.com/fxpg/fxpg/dbmodule"
+	"github.com/fxpg/fxpg/dbmodule/internal/headroom"
 	"github.com/fxpg/fxpg/dbmodule/migrate"
 )
 
@@ -74,7 +72,7 @@ func (c *checker) fail(err error) {
 func (c *checker) warn(msg string) { c.report.Warnings = append(c.report.Warnings, c.clean(msg)) }
 
 func (c *checker) clean(msg string) string {
-	msg = config.RedactSecrets(msg, c.urls...)
+	msg = dbmodule.RedactSecrets(msg, c.urls...)
 	// One line: errors.Join and pgconn separate with newlines.
 	var parts []string
 	for _, line := range strings.Split(msg, "\n") {
@@ -99,12 +97,14 @@ func (c *checker) run(ctx context.Context) {
 	}
 	c.report.Settings = settings
 	cc := pc.ConnConfig
-	c.report.Target = &Target{Variable: cfg.RuntimeVar(), Host: cc.Host, Port: cc.Port, Database: cc.Database, User: cc.User}
+	c.report.Target = &Target{Variable: cfg.RuntimeVar(), Host: cc.Host, Port: cc.Port, Database: cc.Database, User: cc.User,
+		Endpoint: dbmodule.Address(cc)}
 
 	begin := time.Now()
 	conn, err := pgx.ConnectConfig(ctx, cc)
 	if err != nil {
-		c.fail(connectError(err, c.report.Target, cc.ConnectTimeout))
+		raw, _ := cfg.RuntimeURL()
+		c.fail(dbmodule.StartError(err, pc, cfg.RuntimeVar(), raw))
 		return
 	}
 	connectTime := time.Since(begin)
@@ -175,24 +175,15 @@ func roundTrip(ctx context.Context, conn *pgx.Conn, n int) (time.Duration, error
 // headroom compares the pool's size with the connections the server has
 // free.
 func (c *checker) headroom(ctx context.Context, conn *pgx.Conn, maxConns int32, mode pgx.QueryExecMode) {
-	h, err := dbmodule.ServerHeadroom(ctx, conn)
+	h, err := headroom.Read(ctx, conn.PgConn())
 	if err != nil {
 		c.warn(err.Error())
 		return
 	}
 	c.report.Headroom = &Headroom{MaxConnections: h.MaxConnections, Reserved: h.Reserved, InUse: h.InUse, Free: h.Free(),
 		PoolMaxConns: maxConns, BehindPooler: h.Port != int(conn.Config().Port)}
-	switch {
-	case c.report.Headroom.BehindPooler:
-		// The pool's connections go to the pooler, not to this server; but
-		// a pooler may lose the statements pgx prepares.
-		if mode == pgx.QueryExecModeCacheStatement || mode == pgx.QueryExecModeDescribeExec {
-			c.warn(fmt.Sprintf("connected through a pooler or proxy (port %d; the server listens on %d) with exec mode %s: %s",
-				conn.Config().Port, h.Port, execModeName(mode), dbmodule.ExecModeHint))
-		}
-	case int(maxConns) > h.Free():
-		c.warn(fmt.Sprintf("pool_max_conns %d exceeds the %d connections the server has free (max_connections %d, reserved %d, in use %d): "+
-			"under load, acquires would fail with too many clients", maxConns, h.Free(), h.MaxConnections, h.Reserved, h.InUse))
+	for _, w := range headroom.Check(h, conn.Config().Port, maxConns, mode, dbmodule.ExecModeHint) {
+		c.warn(w.Message)
 	}
 }
 
@@ -235,38 +226,6 @@ func (c *checker) migrations(ctx context.Context, cfg config.DB) {
 	if version > report.Latest {
 		c.warn(fmt.Sprintf("the database's schema version %d is newer than this build's latest migration, %d", version, report.Latest))
 	}
-}
-
-// connectError explains a failed connect in the fewest words that still
-// name where, which variable and why.
-func connectError(err error, t *Target, timeout time.Duration) error {
-	where := fmt.Sprintf("%s (%s)", address(t.Host, t.Port), t.Variable)
-	var (
-		pgErr *pgconn.PgError
-		opErr *net.OpError
-	)
-	switch {
-	case errors.As(err, &pgErr) && (pgErr.Code == "28P01" || pgErr.Code == "28000"):
-		return fmt.Errorf("login refused at %s as user %q: %s (SQLSTATE %s)", where, t.User, pgErr.Message, pgErr.Code)
-	case errors.As(err, &pgErr):
-		return fmt.Errorf("connect to %s: %s (SQLSTATE %s)", where, pgErr.Message, pgErr.Code)
-	case errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err):
-		return fmt.Errorf("database at %s did not answer in time (connect timeout %s)", where, timeout)
-	case errors.As(err, &opErr):
-		// pgconn lists every attempt (with TLS, then without); the first
-		// network error says it all.
-		return fmt.Errorf("database at %s unreachable: %w", where, opErr)
-	}
-	return fmt.Errorf("database at %s unreachable: %w", where, err)
-}
-
-// address describes where a connection goes: host:port, or a unix socket.
-func address(host string, port uint16) string {
-	p := strconv.Itoa(int(port))
-	if strings.HasPrefix(host, "/") {
-		return "unix socket " + host + "/.s.PGSQL." + p
-	}
-	return net.JoinHostPort(host, p)
 }
 
 // millis converts d to milliseconds, to the microsecond.

@@ -180,11 +180,11 @@ func TestUnhealthyDatabases(t *testing.T) {
 		want    []string // in the problem
 	}{
 		{"nothing listens", map[string]string{"DATABASE_URL": "postgres://app:" + secret + "@" + closed + "/app"},
-			[]string{"database at " + closed + " (DATABASE_URL) unreachable: dial tcp " + closed + ": connect: connection refused"}},
+			[]string{"database at " + closed + " (DATABASE_URL): refusing connections: dial error: dial tcp " + closed + ": connect: connection refused"}},
 		{"never answers", map[string]string{"DATABASE_URL": "postgres://app:" + secret + "@" + silent + "/app", "DB_CONNECT_TIMEOUT": "200ms"},
-			[]string{"database at " + silent + " (DATABASE_URL) did not answer in time (connect timeout 200ms)"}},
+			[]string{"database at " + silent + " (DATABASE_URL): did not answer in time: no answer within the connect timeout 200ms"}},
 		{"wrong password", map[string]string{"DATABASE_URL": wrong.String()},
-			[]string{"login refused at", `as user "postgres"`, "password authentication failed", "28P01"}},
+			[]string{`(DATABASE_URL) as user "postgres": login refused:`, "password authentication failed", "28P01"}},
 		{"bad settings", map[string]string{"DATABASE_URL": "postgres://app:" + secret + "@db/app", "DB_MAX_CONNS": "many", "DB_CONNECT_TIMEOUT": "5"},
 			[]string{`DB_MAX_CONNS: "many" is not a whole number; DB_CONNECT_TIMEOUT: "5" has no unit`}},
 		{"no URL", nil, []string{"DATABASE_URL", "DIRECT_URL"}},

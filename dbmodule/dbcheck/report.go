@@ -31,6 +31,7 @@ type Target struct {
 	Port     uint16 `json:"port"`
 	Database string `json:"database"`
 	User     string `json:"user"`
+	Endpoint string `json:"endpoint"`          // host:port or unix socket, and how many more hosts the URL lists
 	Address  string `json:"address,omitempty"` // the address connected to, once connected
 	TLS      bool   `json:"tls"`
 }
@@ -90,7 +91,7 @@ func (r Report) WriteText(w io.Writer) error {
 		if t.TLS {
 			tls = "on"
 		}
-		where := fmt.Sprintf("%s as %s, database %s (%s)", address(t.Host, t.Port), t.User, t.Database, t.Variable)
+		where := fmt.Sprintf("%s as %s, database %s (%s)", t.Endpoint, t.User, t.Database, t.Variable)
 		if t.Address != "" {
 			where += fmt.Sprintf("; connected to %s, TLS %s", t.Address, tls)
 		}

@@ -1,12 +1,8 @@
 package dbcheck
 
 import (
-	"errors"
-	"net/url"
 	"strconv"
-	"strings"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/fxpg/fxpg/config"
@@ -55,79 +51,58 @@ func settingsFor(cfg config.DB, environ map[string]string) ([]Setting, *pgxpool.
 	if err != nil {
 		return nil, nil, err
 	}
-	raw, err := cfg.RuntimeURL()
+	sources, err := dbmodule.Source(cfg, environ)
 	if err != nil {
 		return nil, nil, err
 	}
-	u, err := url.Parse(raw) // cannot fail: ParseConfig parsed it
-	if err != nil {
-		return nil, nil, &config.VarError{Var: cfg.RuntimeVar(), Err: errors.New("is not a valid URL")}
-	}
-	return settingsOf(pc, cfg, environ, u.Query(), cfg.RuntimeVar()), pc, nil
+	return settingsOf(pc, cfg, sources), pc, nil
 }
 
-// settingsOf describes pc, made by ParseConfig from cfg, whose runtime URL
-// (the variable urlVar) has the parameters inURL.
-func settingsOf(pc *pgxpool.Config, cfg config.DB, environ map[string]string, inURL url.Values, urlVar string) []Setting {
+// settingsOf describes pc, made by ParseConfig from cfg, with the sources
+// ParseConfig reports for each setting.
+func settingsOf(pc *pgxpool.Config, cfg config.DB, sources map[string]string) []Setting {
 	cc := pc.ConnConfig
-	statementTimeout := "the server's"
+	values := map[string]string{
+		"pool_max_conns":                itoa(pc.MaxConns),
+		"pool_min_conns":                itoa(pc.MinConns),
+		"pool_min_idle_conns":           itoa(pc.MinIdleConns),
+		"pool_max_conn_lifetime":        pc.MaxConnLifetime.String(),
+		"pool_max_conn_lifetime_jitter": pc.MaxConnLifetimeJitter.String(),
+		"pool_max_conn_idle_time":       pc.MaxConnIdleTime.String(),
+		"pool_health_check_period":      pc.HealthCheckPeriod.String(),
+		"pool_ping_timeout":             pc.PingTimeout.String(),
+		"connect_timeout":               cc.ConnectTimeout.String(),
+		"default_query_exec_mode":       dbmodule.ExecModeName(cc.DefaultQueryExecMode),
+		"statement_timeout":             "the server's",
+	}
 	if v, ok := cc.RuntimeParams["statement_timeout"]; ok {
-		statementTimeout = v
-		if !inURL.Has("statement_timeout") {
-			statementTimeout = cfg.StatementTimeout.String() // the variable's, which ParseConfig wrote in milliseconds
+		values["statement_timeout"] = v
+		if sources["statement_timeout"] != cfg.RuntimeVar() {
+			values["statement_timeout"] = cfg.StatementTimeout.String() // the variable's, which ParseConfig wrote in milliseconds
 		}
 	}
-	rows := []struct {
-		name, variable, value, defaultNote string
-	}{
-		{"pool_max_conns", "DB_MAX_CONNS", itoa(pc.MaxConns), ""},
-		{"pool_min_conns", "DB_MIN_CONNS", itoa(pc.MinConns), ""},
-		{"pool_min_idle_conns", "DB_MIN_IDLE_CONNS", itoa(pc.MinIdleConns), ""},
-		{"pool_max_conn_lifetime", "DB_MAX_CONN_LIFETIME", pc.MaxConnLifetime.String(), ""},
-		{"pool_max_conn_lifetime_jitter", "", pc.MaxConnLifetimeJitter.String(), "10% of pool_max_conn_lifetime"},
-		{"pool_max_conn_idle_time", "DB_MAX_CONN_IDLE_TIME", pc.MaxConnIdleTime.String(), ""},
-		{"pool_health_check_period", "DB_HEALTH_CHECK_PERIOD", pc.HealthCheckPeriod.String(), ""},
-		{"pool_ping_timeout", "DB_PING_TIMEOUT", pc.PingTimeout.String(), ""},
-		{"connect_timeout", "DB_CONNECT_TIMEOUT", cc.ConnectTimeout.String(), ""},
-		{"default_query_exec_mode", "DB_QUERY_EXEC_MODE", execModeName(cc.DefaultQueryExecMode), "pgx's"},
-		{"statement_timeout", "DB_STATEMENT_TIMEOUT", statementTimeout, "the server's"},
+	notes := map[string]string{
+		"pool_max_conn_lifetime_jitter": "10% of pool_max_conn_lifetime",
+		"default_query_exec_mode":       "pgx's",
+		"statement_timeout":             "the server's",
 	}
-	settings := make([]Setting, 0, len(rows))
-	for _, r := range rows {
-		s := Setting{Name: r.name, Value: r.value, Variable: r.variable}
-		switch {
-		case r.name == "connect_timeout" && inURL.Has(r.name) && urlMeansNoTimeout(inURL.Get(r.name)):
-			// ParseConfig never lets a connect wait forever: DB_CONNECT_TIMEOUT,
-			// or its default, replaces "none".
-			note := " (connect_timeout=" + inURL.Get(r.name) + " in " + urlVar + " means none, which the module does not allow)"
-			s.Source, s.Origin = FromDefault, "default"+note
-			if environ[r.variable] != "" {
-				s.Source, s.Origin = FromEnv, r.variable+note
+	settings := make([]Setting, 0, len(values))
+	for _, k := range dbmodule.Knobs() {
+		s := Setting{Name: k.Param, Value: values[k.Param], Variable: k.Variable, Origin: sources[k.Param]}
+		switch s.Origin {
+		case "default":
+			s.Source = FromDefault
+			if n := notes[k.Param]; n != "" {
+				s.Origin += " (" + n + ")"
 			}
-		case inURL.Has(r.name):
-			s.Source, s.Origin = FromURL, urlVar
-		case r.variable != "" && environ[r.variable] != "":
-			s.Source, s.Origin = FromEnv, r.variable
+		case k.Variable:
+			s.Source = FromEnv
 		default:
-			s.Source, s.Origin = FromDefault, "default"
-			if r.defaultNote != "" {
-				s.Origin += " (" + r.defaultNote + ")"
-			}
+			s.Source = FromURL
 		}
 		settings = append(settings, s)
 	}
 	return settings
 }
 
-// urlMeansNoTimeout reports a connect_timeout parameter that asks for no
-// timeout, which ParseConfig replaces with the default.
-func urlMeansNoTimeout(v string) bool {
-	n, err := strconv.Atoi(v)
-	return err == nil && n <= 0
-}
-
 func itoa(n int32) string { return strconv.Itoa(int(n)) }
-
-// execModeName names mode as DB_QUERY_EXEC_MODE and the URL do; pgx's
-// String has spaces.
-func execModeName(mode pgx.QueryExecMode) string { return strings.ReplaceAll(mode.String(), " ", "_") }

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/fxpg/fxpg/config"
+	"github.com/fxpg/fxpg/dbmodule"
 	"github.com/fxpg/fxpg/dbmodule/migrate"
 )
 
@@ -33,7 +34,7 @@ func (s *Server) Database(t testing.TB) config.DB {
 	t.Helper()
 	base, err := url.Parse(s.URL(t))
 	if err != nil {
-		t.Fatalf("dbtest: server URL: %v", config.RedactError(err, s.URL(t)))
+		t.Fatalf("dbtest: server URL: %v", dbmodule.RedactError(err, s.URL(t)))
 	}
 	password, _ := base.User.Password()
 	start := time.Now()

@@ -175,5 +175,5 @@ func (m *Migrator) locked(ctx context.Context, fn func() error) error {
 
 // wrap adds context to err and removes any password from it.
 func (m *Migrator) wrap(what string, err error) error {
-	return fmt.Errorf("%s: %w", what, config.RedactError(err, m.url))
+	return fmt.Errorf("%s: %w", what, dbmodule.RedactError(err, m.url))
 }
