@@ -15,6 +15,9 @@ import (
 //
 // Depend on Querier rather than on *pgxpool.Pool wherever a query is all you
 // need: a test can then replace it with a fake, and nothing connects.
+//
+// A Querier that wraps another should have a method Unwrap() Querier, so
+// that InTx sees a transaction through it (see InTx).
 type Querier interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
