@@ -1,6 +1,7 @@
 package dbmodule
 
 import (
+	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 
@@ -29,6 +30,10 @@ type ListenerParams struct {
 	Lifecycle fx.Lifecycle
 	// Logger is the app's logger, if it provides one.
 	Logger *zap.Logger `optional:"true"`
+	// Pool, when the app has one, only orders the hooks: the pool, and its
+	// start tasks such as migrations, start before the listener and stop
+	// after it, so that handlers may use the pool whenever they run.
+	Pool *pgxpool.Pool `optional:"true"`
 }
 
 // NewListener makes the app's Listener and ties it to the app's lifecycle:

@@ -853,6 +853,27 @@ func TestListenerModuleConnectsOnlyWhenAsked(t *testing.T) {
 	}
 }
 
+// With Module, the pool starts first and stops last, so that handlers can
+// use it whenever they run.
+func TestListenerStartsAfterThePool(t *testing.T) {
+	log, logs := observed()
+	app := fxtest.New(t, dbmodule.Module, dbmodule.ListenerModule, fx.Replace(pg.Config(t)), fx.Supply(log),
+		// fx builds these in order: the listener first, unless it asks for the pool.
+		fx.Invoke(func(dbmodule.Notifications, dbmodule.Querier) {}))
+	app.RequireStart()
+	app.RequireStop()
+	var order []string
+	for _, e := range logs.All() {
+		if strings.HasPrefix(e.Message, "database pool") || strings.HasPrefix(e.Message, "database listener") {
+			order = append(order, e.Message)
+		}
+	}
+	want := []string{"database pool opened", "database listener started", "database listener stopped", "database pool closed"}
+	if !slices.Equal(order, want) {
+		t.Errorf("lifecycle logged %q; want %q", order, want)
+	}
+}
+
 // fakeNotifications hands its handlers only what a test sends it.
 type fakeNotifications struct{ handlers map[string]dbmodule.Handler }
 
