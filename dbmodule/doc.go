@@ -49,6 +49,21 @@
 //
 // Package dbmodule/dbtest starts a real PostgreSQL for tests.
 //
+// # LISTEN/NOTIFY
+//
+// ListenerModule (opt-in; not part of Module) provides a *Listener and the
+// Notifications handle. The Listener has a connection of its own, to
+// DIRECT_URL (else DATABASE_URL), since a pooler in transaction mode loses
+// LISTEN. Apps subscribe with Listen(ctx, channel, handler), before or after
+// start; start (after the pool's) connects and fails, like the pool's ping,
+// when the database cannot be reached. After a lost connection it reconnects (at once, then
+// with jittered backoff from 50 ms to 5 s), LISTENs to every channel again,
+// and then calls each handler's HandleGap, as notifications sent in between
+// are gone; the first LISTEN has no gap. Each subscription's handler runs on
+// a goroutine of its own; one more than MaxPendingNotifications behind gets
+// a gap instead of stalling the connection. Replace Notifications with a
+// fake (annotated with fx.As) to test an app's handlers with no database.
+//
 // # Logging and tracing
 //
 // The pool's Tracer times each statement once: it logs statements at debug,
