@@ -181,7 +181,6 @@ func TestParseDBReadsEveryVariable(t *testing.T) {
 		"DB_STATEMENT_TIMEOUT":    "5s",
 		"DB_SLOW_QUERY_THRESHOLD": "1s",
 		"DB_LOG_QUERY_ARGS":       "true",
-		"DB_MIGRATE_ON_START":     "true",
 		"DB_TRACING":              "true",
 		"DB_TRACE_QUERY_ARGS":     "true",
 	})
@@ -194,7 +193,7 @@ func TestParseDBReadsEveryVariable(t *testing.T) {
 		MaxConnIdleTime: 45 * time.Second, MaxConnLifetime: 2 * time.Hour, ConnectTimeout: 750 * time.Millisecond,
 		HealthCheckPeriod: 15 * time.Second, PingTimeout: 250 * time.Millisecond,
 		QueryExecMode: "exec", StatementTimeout: 5 * time.Second,
-		SlowQueryThreshold: time.Second, LogQueryArgs: true, MigrateOnStart: true,
+		SlowQueryThreshold: time.Second, LogQueryArgs: true,
 		Tracing: true, TraceQueryArgs: true,
 	}
 	if db != want {
@@ -267,7 +266,6 @@ func badDBEnvironments() []struct {
 		{"exec mode upper case", "DB_QUERY_EXEC_MODE", "EXEC"},
 		{"exec mode with a space", "DB_QUERY_EXEC_MODE", "cache statement"},
 		{"log args not a boolean", "DB_LOG_QUERY_ARGS", "yes please"},
-		{"migrate on start not a boolean", "DB_MIGRATE_ON_START", "on"},
 		{"tracing not a boolean", "DB_TRACING", "otel"},
 		{"trace args not a boolean", "DB_TRACE_QUERY_ARGS", "some"},
 	}
