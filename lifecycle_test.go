@@ -26,6 +26,7 @@ import (
 	"github.com/fxpg/fxpg/config"
 	"github.com/fxpg/fxpg/dbmodule"
 	"github.com/fxpg/fxpg/dbmodule/dbtest"
+	"github.com/fxpg/fxpg/dbmodule/migrate"
 	"github.com/fxpg/fxpg/httpserver"
 	"github.com/fxpg/fxpg/internal/pgtemp"
 	"github.com/fxpg/fxpg/store"
@@ -172,9 +173,8 @@ func TestReplacedConfigIgnoresTheEnvironment(t *testing.T) {
 // starts, and serves typed queries on the new schema.
 func TestServiceMigratesOnStartAndServesTypedQueries(t *testing.T) {
 	cfg := pg.Database(t) // empty: the root test server has no migrations
-	cfg.MigrateOnStart = true
 	var shop store.Querier
-	s := startService(t, fx.Replace(cfg), fx.Populate(&shop))
+	s := startService(t, fx.Replace(cfg, migrate.Config{OnStart: true}), fx.Populate(&shop))
 	defer s.stop(t)
 	c, err := shop.CreateCustomer(context.Background(), store.CreateCustomerParams{Email: "grace@example.com", Name: "Grace"})
 	if err != nil {

@@ -77,10 +77,6 @@ type DB struct {
 	SlowQueryThreshold time.Duration `env:"DB_SLOW_QUERY_THRESHOLD"` // queries slower than this are logged at warn; default 500ms
 	LogQueryArgs       bool          `env:"DB_LOG_QUERY_ARGS"`       // log argument values with queries; default false
 
-	// MigrateOnStart makes an app that includes the migrate module apply
-	// pending migrations when it starts, before anything uses the pool.
-	MigrateOnStart bool `env:"DB_MIGRATE_ON_START"`
-
 	// Tracing adds OpenTelemetry spans for queries to an app that includes
 	// the dbtrace module and provides a trace.TracerProvider; default false.
 	Tracing bool `env:"DB_TRACING"`

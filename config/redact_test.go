@@ -18,9 +18,9 @@ var awkward = []string{"P@ssw0rd!2024", "pa/ss:w@rd", "per%cent", "sp ace s", "Ã
 
 func TestRedactURLHidesWhatAnyParserCallsAPassword(t *testing.T) {
 	for in, want := range map[string]string{
-		"":                                            "",
-		"postgres://app:s3cret@db/app":                "postgres://xxxxx@db/app",
-		"postgres://app@db/app":                       "postgres://xxxxx@db/app",
+		"":                             "",
+		"postgres://app:s3cret@db/app": "postgres://xxxxx@db/app",
+		"postgres://app@db/app":        "postgres://xxxxx@db/app",
 		"postgres://app:P@ssw0rd!2024@127.0.0.1/app":  "postgres://xxxxx@127.0.0.1/app",
 		"postgres://db/app?password=s3cret&sslmode=x": "postgres://db/app?password=xxxxx",
 		"postgres://db/app?sslpassword=k3y":           "postgres://db/app?sslpassword=xxxxx",

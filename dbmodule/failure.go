@@ -57,8 +57,8 @@ func (k FailureKind) String() string {
 // words where they hold none of those.
 func Classify(err error) (FailureKind, string) {
 	var (
-		pgErr *pgconn.PgError
-		errno syscall.Errno
+		pgErr  *pgconn.PgError
+		errno  syscall.Errno
 		dnsErr *net.DNSError
 	)
 	switch {

@@ -358,10 +358,7 @@ func (l *Listener) start(ctx context.Context) error {
 
 // connectError says where the listener could not connect, and never the password.
 func (l *Listener) connectError(err error) error {
-	if errors.Is(err, context.DeadlineExceeded) {
-		err = fmt.Errorf("no answer in time (connect timeout %s): %w", l.connConfig.ConnectTimeout, err)
-	}
-	return fmt.Errorf("database listener at %s (%s) cannot listen: %w", address(l.connConfig), l.urlVar, config.RedactError(err, l.rawURL))
+	return connectError("database listener", err, l.connConfig, "the connect timeout "+l.connConfig.ConnectTimeout.String(), l.urlVar, l.rawURL)
 }
 
 // fields describe the connection for logs: where it goes, never the URL.
@@ -562,7 +559,7 @@ func (l *Listener) run(conn *pgx.Conn) {
 			return
 		}
 		l.log.Warn("database listener lost its connection; reconnecting",
-			append(l.fields(pid, channels), zap.Error(config.RedactError(err, l.rawURL)))...)
+			append(l.fields(pid, channels), zap.Error(RedactError(err, l.rawURL)))...)
 		var attempts int
 		var lastErr error
 		conn, attempts, lastErr = l.reconnect()
@@ -571,7 +568,7 @@ func (l *Listener) run(conn *pgx.Conn) {
 		}
 		fields := append(l.fields(conn.PgConn().PID(), channels), zap.Duration("outage", time.Since(lostAt)), zap.Int("attempts", attempts))
 		if lastErr != nil {
-			fields = append(fields, zap.NamedError("last_error", config.RedactError(lastErr, l.rawURL)))
+			fields = append(fields, zap.NamedError("last_error", RedactError(lastErr, l.rawURL)))
 		}
 		l.log.Info("database listener reconnected", fields...)
 	}

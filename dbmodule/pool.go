@@ -124,8 +124,6 @@ func NewPool(p PoolParams) (*pgxpool.Pool, error) {
 // pointer-free object on its own.
 type lifecycleToken struct{ pool *pgxpool.Pool }
 
-
-
 type poolAndGate struct {
 	pool *pgxpool.Pool
 	gate *connGate
@@ -178,14 +176,20 @@ func ping(ctx context.Context, pool *pgxpool.Pool, cfg config.DB) error {
 // raw, in variable) failed, in one line that says what happened, where and
 // why, without a password. The pool's start and dbcheck report with it.
 func StartError(err error, pc *pgxpool.Config, variable, raw string) error {
-	cc := pc.ConnConfig
+	timeouts := fmt.Sprintf("the connect timeout %s and ping timeout %s", pc.ConnConfig.ConnectTimeout, pc.PingTimeout)
+	return connectError("database", err, pc.ConnConfig, timeouts, variable, raw)
+}
+
+// connectError is StartError for what (the database, its listener)
+// connecting with cc within timeouts.
+func connectError(what string, err error, cc *pgx.ConnConfig, timeouts, variable, raw string) error {
 	kind, _ := Classify(err)
-	where := fmt.Sprintf("database at %s (%s)", address(cc), variable)
+	where := fmt.Sprintf("%s at %s (%s)", what, address(cc), variable)
 	detail := connectDetail(err)
 	var pgErr *pgconn.PgError
 	switch {
 	case kind == FailureTimeout:
-		detail = fmt.Sprintf("no answer within the connect timeout %s and ping timeout %s", cc.ConnectTimeout, pc.PingTimeout)
+		detail = "no answer within " + timeouts
 	case kind == FailureLoginRefused:
 		where += fmt.Sprintf(" as user %q", cc.User)
 	case errors.As(err, &pgErr) && pgErr.Code == "08P01" && strings.Contains(pgErr.Message, "unsupported startup parameter"):

@@ -97,6 +97,9 @@ func construct(environ map[string]string) (err error) {
 	if _, err := dbmodule.ParseConfig(cfg, dbmodule.WithLogger(zap.NewNop())); err != nil {
 		return err
 	}
+	if _, err := migrate.ParseConfig(environ); err != nil {
+		return err
+	}
 	m, err := migrate.New(cfg, store.Migrations(), nil)
 	if err != nil {
 		return err

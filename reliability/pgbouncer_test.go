@@ -165,12 +165,12 @@ func TestThroughPgBouncer(t *testing.T) {
 		if _, err := admin.Exec(ctx, "CREATE DATABASE shop"); err != nil {
 			t.Fatal(err)
 		}
-		cfg := config.DB{URL: bouncer.URL("shop"), DirectURL: srv.URL("shop"), QueryExecMode: "exec", MigrateOnStart: true}
+		cfg := config.DB{URL: bouncer.URL("shop"), DirectURL: srv.URL("shop"), QueryExecMode: "exec"}
 
 		// Migrating on start, the app ends up with the schema, through PgBouncer.
 		var shop store.Querier
 		app := fx.New(dbmodule.Module, migrate.Module, store.Module, fx.Supply(migrate.Files{FS: store.Migrations()}),
-			fx.Replace(cfg), fx.NopLogger, fx.Populate(&shop))
+			fx.Replace(cfg, migrate.Config{OnStart: true}), fx.NopLogger, fx.Populate(&shop))
 		if err := app.Start(ctx); err != nil {
 			t.Fatal(err)
 		}

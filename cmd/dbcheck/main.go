@@ -24,8 +24,8 @@ import (
 	"time"
 
 	"github.com/fxpg/fxpg/config"
-	"github.com/fxpg/fxpg/internal/dotenv"
 	"github.com/fxpg/fxpg/dbmodule/dbcheck"
+	"github.com/fxpg/fxpg/internal/dotenv"
 	"github.com/fxpg/fxpg/store"
 )
 

@@ -18,17 +18,15 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"path"
 	"syscall"
 	"text/tabwriter"
 	"time"
 
-	"github.com/pressly/goose/v3"
 	"go.uber.org/zap"
 
 	"github.com/fxpg/fxpg/config"
-	"github.com/fxpg/fxpg/internal/dotenv"
 	"github.com/fxpg/fxpg/dbmodule/migrate"
+	"github.com/fxpg/fxpg/internal/dotenv"
 	"github.com/fxpg/fxpg/store"
 )
 
@@ -97,7 +95,7 @@ func run(ctx context.Context, out io.Writer, command, name, dir string) error {
 	case "up":
 		applied, err := m.Up(ctx)
 		for _, r := range applied {
-			fmt.Fprintf(out, "applied     %s (%s)\n", path.Base(r.Source.Path), r.Duration.Round(time.Millisecond))
+			fmt.Fprintf(out, "applied     %s (%s)\n", r.File, r.Duration.Round(time.Millisecond))
 		}
 		if err != nil {
 			return err
@@ -108,7 +106,7 @@ func run(ctx context.Context, out io.Writer, command, name, dir string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "rolled back %s (%s)\n", path.Base(r.Source.Path), r.Duration.Round(time.Millisecond))
+		fmt.Fprintf(out, "rolled back %s (%s)\n", r.File, r.Duration.Round(time.Millisecond))
 		return printVersion(ctx, out, m)
 	case "status":
 		statuses, err := m.Status(ctx)
@@ -118,11 +116,14 @@ func run(ctx context.Context, out io.Writer, command, name, dir string) error {
 		w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(w, "VERSION\tMIGRATION\tSTATE\tAPPLIED AT")
 		for _, s := range statuses {
-			applied := ""
-			if s.State == goose.StateApplied {
+			applied, file := "", s.File
+			if !s.AppliedAt.IsZero() {
 				applied = s.AppliedAt.UTC().Format(time.DateTime + " MST")
 			}
-			fmt.Fprintf(w, "%d\t%s\t%s\t%s\n", s.Source.Version, path.Base(s.Source.Path), s.State, applied)
+			if file == "" {
+				file = "-" // applied by a build with a file this one lacks
+			}
+			fmt.Fprintf(w, "%d\t%s\t%s\t%s\n", s.Version, file, s.State, applied)
 		}
 		return w.Flush()
 	default: // version

@@ -1,12 +1,15 @@
 package main_test
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/fxpg/fxpg/dbmodule/dbtest"
 	"github.com/fxpg/fxpg/internal/cmdtest"
@@ -32,7 +35,8 @@ func migrate(t *testing.T, bin, dir string, env []string, args ...string) (strin
 func TestCommands(t *testing.T) {
 	bin := cmdtest.Build(t, "migrate")
 	dir := t.TempDir()
-	env := []string{"DIRECT_URL=" + pg.Database(t).URL}
+	db := pg.Database(t)
+	env := []string{"DIRECT_URL=" + db.URL}
 	steps := []struct {
 		args []string
 		want string // a regular expression stdout must match
@@ -49,6 +53,20 @@ func TestCommands(t *testing.T) {
 		if code != 0 || !regexp.MustCompile(s.want).MatchString(stdout) {
 			t.Errorf("migrate %s: exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(s.args, " "), code, stdout, stderr)
 		}
+	}
+
+	// A version a newer build applied shows, without a file.
+	conn, err := pgx.Connect(context.Background(), db.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(context.Background(), "INSERT INTO goose_db_version (version_id, is_applied) VALUES (99, true)"); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := migrate(t, bin, dir, env, "status")
+	if code != 0 || !regexp.MustCompile(`(?m)^99 +- +applied, no file +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$`).MatchString(stdout) {
+		t.Errorf("migrate status: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
 }
 

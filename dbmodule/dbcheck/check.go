@@ -6,13 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/pressly/goose/v3"
 	"go.uber.org/zap"
 
 	"github.com/fxpg/fxpg/config"
@@ -46,8 +45,8 @@ type Options struct {
 // pending (unless opts.AllowPending). A pool larger than the server's free
 // connections, or a schema newer than this build's migrations, is a warning.
 //
-// Reading the migration status creates goose's version table when the
-// database has none, as `migrate status` does.
+// Reading the migration status writes nothing, as `migrate status` does
+// not: in a database never migrated, every migration is pending.
 func Run(ctx context.Context, opts Options) Report {
 	c := checker{opts: opts}
 	c.run(ctx)
@@ -200,18 +199,24 @@ func (c *checker) migrations(ctx context.Context, cfg config.DB) {
 		c.fail(fmt.Errorf("migrations over %s: %w", cfg.MigrationVar(), err))
 		return
 	}
-	version, err := m.Version(ctx)
-	if err != nil {
-		c.fail(fmt.Errorf("migrations over %s: %w", cfg.MigrationVar(), err))
-		return
-	}
-	report := &Migrations{Variable: cfg.MigrationVar(), Version: version, Pending: []string{}}
+	report := &Migrations{Variable: cfg.MigrationVar(), Pending: []string{}}
 	for _, s := range statuses {
-		report.Latest = max(report.Latest, s.Source.Version)
-		if s.State == goose.StatePending {
-			report.Pending = append(report.Pending, path.Base(s.Source.Path))
-		} else {
+		switch s.State {
+		case migrate.StatePending:
+			report.Pending = append(report.Pending, s.File)
+			report.Latest = max(report.Latest, s.Version)
+		case migrate.StateApplied:
 			report.Applied++
+			report.Latest = max(report.Latest, s.Version)
+			report.Version = max(report.Version, s.Version)
+		case migrate.StateNoFile:
+			report.Version = max(report.Version, s.Version)
+		}
+	}
+	var unknown []string // applied versions without a file, below this build's latest
+	for _, s := range statuses {
+		if s.State == migrate.StateNoFile && s.Version < report.Latest {
+			unknown = append(unknown, strconv.FormatInt(s.Version, 10))
 		}
 	}
 	c.report.Migrations = report
@@ -223,8 +228,11 @@ func (c *checker) migrations(ctx context.Context, cfg config.DB) {
 			c.fail(errors.New(msg))
 		}
 	}
-	if version > report.Latest {
-		c.warn(fmt.Sprintf("the database's schema version %d is newer than this build's latest migration, %d", version, report.Latest))
+	if report.Version > report.Latest {
+		c.warn(fmt.Sprintf("the database's schema version %d is newer than this build's latest migration, %d", report.Version, report.Latest))
+	}
+	if len(unknown) > 0 {
+		c.warn(fmt.Sprintf("the database has applied version(s) %s, which this build has no migration file for", strings.Join(unknown, ", ")))
 	}
 }
 

@@ -14,6 +14,8 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/fxpg/fxpg/dbmodule/dbcheck"
 	"github.com/fxpg/fxpg/dbmodule/dbtest"
 	"github.com/fxpg/fxpg/store"
@@ -143,6 +145,43 @@ func TestPendingMigrationsAreAProblemUnlessAllowed(t *testing.T) {
 	r, _, _ = run(t, dbcheck.Options{Environ: environ, Migrations: older})
 	if !r.Healthy || len(r.Warnings) != 1 || !strings.Contains(r.Warnings[0], "newer than this build's") {
 		t.Errorf("schema newer than the build: healthy %v (%s), warnings %v", r.Healthy, r.Problem, r.Warnings)
+	}
+}
+
+// A version the database applied that this build has no file for, below
+// its latest, is worth a warning; and the check writes nothing, even to a
+// database with no version table.
+func TestMigrationsWithoutFilesAndWithoutATable(t *testing.T) {
+	t.Parallel()
+	db := pg.Database(t)
+	environ := map[string]string{"DIRECT_URL": db.URL}
+	gap := fstest.MapFS{
+		"00001_customers_products.sql": {Data: mustRead(t, "00001_customers_products.sql")},
+		"00003_future.sql":             {Data: []byte("-- +goose Up\nSELECT 1;\n")},
+	}
+	r, _, _ := run(t, dbcheck.Options{Environ: environ, Migrations: gap, AllowPending: true})
+	if !r.Healthy || len(r.Warnings) != 2 || !strings.Contains(r.Warnings[1], "version(s) 2, which this build has no migration file for") {
+		t.Errorf("healthy %v (%s), warnings %q", r.Healthy, r.Problem, r.Warnings)
+	}
+	if m := r.Migrations; m == nil || m.Version != 2 || m.Latest != 3 || m.Applied != 1 || len(m.Pending) != 1 {
+		t.Errorf("migrations = %+v", m)
+	}
+
+	conn, err := pgx.Connect(context.Background(), db.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(context.Background(), "DROP TABLE goose_db_version"); err != nil {
+		t.Fatal(err)
+	}
+	r, _, _ = run(t, dbcheck.Options{Environ: environ, Migrations: store.Migrations()})
+	if r.Healthy || !strings.Contains(r.Problem, "2 migration(s) pending") {
+		t.Errorf("without a version table: healthy %v, problem %q", r.Healthy, r.Problem)
+	}
+	var exists bool
+	if err := conn.QueryRow(context.Background(), "SELECT to_regclass('goose_db_version') IS NOT NULL").Scan(&exists); err != nil || exists {
+		t.Errorf("the check made the version table: %v, %v", exists, err)
 	}
 }
 

@@ -11,10 +11,13 @@ import (
 	"github.com/fxpg/fxpg/dbmodule"
 )
 
-// Module provides a *Migrator for the app's Files and, when
-// DB_MIGRATE_ON_START is true, migrates on start.
+// Module provides Config, read from the process environment by LoadConfig,
+// and a *Migrator for the app's Files; when Config.OnStart
+// (DB_MIGRATE_ON_START) is true, it migrates on start, before anything uses
+// the pool. Replace Config with fx.Replace to decide in code.
 var Module = fx.Module("migrate",
 	fx.Provide(
+		LoadConfig,
 		NewMigrator,
 		dbmodule.AsStartTask(migrateOnStart),
 	),
@@ -45,15 +48,15 @@ func NewMigrator(p Params) (*Migrator, error) {
 	return m, nil
 }
 
-// migrateOnStart makes the start task, which opens a Migrator of its own
-// only when there is work for it: most starts have none, and need not pay
-// for one.
+// migrateOnStart makes the start task, which reads the migrations only
+// when there is work for it: most starts have none, and need not pay for
+// parsing them.
 func migrateOnStart(p taskParams) dbmodule.StartTask {
-	if !p.Config.MigrateOnStart {
+	if !p.Settings.OnStart {
 		return dbmodule.StartTask{Name: "migrations"}
 	}
 	return dbmodule.StartTask{Name: "migrations", Run: func(ctx context.Context) error {
-		m, err := New(p.Config, p.Files.FS, p.Logger)
+		m, err := New(p.DB, p.Files.FS, p.Logger)
 		if err != nil {
 			return err
 		}
@@ -66,7 +69,8 @@ func migrateOnStart(p taskParams) dbmodule.StartTask {
 type taskParams struct {
 	fx.In
 
-	Config config.DB
-	Files  Files
-	Logger *zap.Logger `optional:"true"`
+	DB       config.DB
+	Settings Config
+	Files    Files
+	Logger   *zap.Logger `optional:"true"`
 }
