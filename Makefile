@@ -4,23 +4,29 @@ STATICCHECK_VERSION := v0.8.2
 
 SQLC_VERSION := v1.31.1
 
-.PHONY: run test check build deps generate fuzz bench
+.PHONY: run test test-root check build deps deps-all generate fuzz bench
 
 ## run: the service in development mode; on a throwaway local PostgreSQL unless DATABASE_URL or DIRECT_URL is set
 run: deps build
 	@export APP_ENV=$${APP_ENV:-development}; \
 	if [ -n "$$DATABASE_URL$$DIRECT_URL" ]; then exec bin/app; else exec bin/devdb -- bin/app; fi
 
-## test: every test, with the race detector, against a real PostgreSQL the tests start
-test: deps
+## test: every test of the root module and of the nested modules (scripts/modules), with the race
+## detector, against real servers the tests start: PostgreSQL, PgBouncer, a pg_auto_failover cluster
+test: deps-all
+	$(GO) test -race -count=1 ./...
+	@for dir in $$(./scripts/modules); do echo "== $$dir"; (cd $$dir && $(GO) test -race -count=1 ./...) || exit 1; done
+
+## test-root: the root module's tests alone: all a user of the library runs; needs only Go and PostgreSQL
+test-root: deps
 	$(GO) test -race -count=1 ./...
 
 ## check: formatting, go vet and staticcheck
 check:
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt:"; echo "$$unformatted"; exit 1; fi
-	$(GO) vet ./...
 	$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
-	"$$($(GO) env GOPATH)/bin/staticcheck" ./...
+	@for dir in . $$(./scripts/modules); do echo "== vet and staticcheck $$dir"; \
+		(cd $$dir && $(GO) vet ./... && "$$($(GO) env GOPATH)/bin/staticcheck" ./...) || exit 1; done
 
 ## generate: regenerate store/*.sql.go from store/queries and store/migrations
 generate:
@@ -43,5 +49,8 @@ fuzz:
 build:
 	CGO_ENABLED=0 $(GO) build -o bin/ ./cmd/...
 
+# deps: what running and the root module's tests need (PostgreSQL); deps-all: what every test needs.
 deps:
-	@./scripts/ensure-deps hyperfine
+	@./scripts/ensure-deps
+deps-all:
+	@./scripts/ensure-deps pgbouncer hyperfine pg_autoctl
