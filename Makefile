@@ -41,9 +41,10 @@ bench: deps build
 	@if [ "$$(nproc)" -ge 2 ]; then pin="taskset -c 0"; cpus="-server-cpus 1"; fi; \
 	set -x; $$pin bin/dbbench -out docs -app bin/app -cycle bin/cycle $$cpus
 
-## fuzz: five minutes of fuzzing the config parser and URL handling
+## fuzz: five minutes of the differential password fuzzer, one of the config parser
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzParseDB -fuzztime 5m ./config/
+	$(GO) test -run '^$$' -fuzz FuzzPasswordNeverShown -fuzztime 5m ./dbmodule/
+	$(GO) test -run '^$$' -fuzz FuzzParseDB -fuzztime 1m ./config/
 
 # Static binaries: no libc, a pure-Go DNS resolver, and a smaller footprint.
 build:
