@@ -1,0 +1,73 @@
+package dbmodule_test
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.uber.org/fx"
+
+	"github.com/fxpg/fxpg/config"
+	"github.com/fxpg/fxpg/dbmodule"
+	"github.com/fxpg/fxpg/dbmodule/dbtest"
+)
+
+// acquireWatcher is a pgx tracer that counts the pool's acquires as they
+// begin.
+type acquireWatcher struct{ started atomic.Int64 }
+
+func (w *acquireWatcher) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	return ctx
+}
+func (w *acquireWatcher) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+func (w *acquireWatcher) TraceAcquireStart(ctx context.Context, _ *pgxpool.Pool, _ pgxpool.TraceAcquireStartData) context.Context {
+	w.started.Add(1)
+	return ctx
+}
+func (w *acquireWatcher) TraceAcquireEnd(context.Context, *pgxpool.Pool, pgxpool.TraceAcquireEndData) {}
+
+// Stopping while the start-up server check waits for a connection returns
+// within the stop context: on today's main the hook waited for the check,
+// up to the connect timeout plus the ping timeout (issue 10, item 7).
+func TestStopReturnsWithinItsContextWhileTheServerCheckWaits(t *testing.T) {
+	watcher := new(acquireWatcher)
+	log, logs := observed()
+	var pool *pgxpool.Pool
+	app := fx.New(dbmodule.Module,
+		fx.Replace(config.DB{URL: pg.URL(t), MaxConns: 1, ConnectTimeout: 10 * time.Second}),
+		fx.Provide(dbmodule.AsTracer(func() *acquireWatcher { return watcher })),
+		fx.Supply(log), fx.NopLogger,
+		fx.Populate(&pool))
+	if err := app.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// Hold the pool's only connection, so that the check, a second after
+	// start, waits for it.
+	held, err := pool.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := watcher.started.Load()
+	dbtest.WaitFor(t, "the server check to wait for a connection", func() bool { return watcher.started.Load() > before })
+
+	const budget = 300 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), budget)
+	defer cancel()
+	begin := time.Now()
+	err = app.Stop(ctx)
+	took := time.Since(begin)
+	held.Release() // the pool finishes closing once it is back
+	if err == nil {
+		t.Error("Stop succeeded although a connection was still held")
+	}
+	// fx's Stop returns at its deadline even while a hook runs on; the
+	// hook's own last log line says when it returned.
+	const last = "database pool not closed in time"
+	dbtest.WaitFor(t, "the pool's OnStop to return", func() bool { return logs.FilterMessage(last).Len() > 0 })
+	if ran := logs.FilterMessage(last).All()[0].Time.Sub(begin); ran > budget+100*time.Millisecond {
+		t.Errorf("the pool's OnStop returned after %s (Stop after %s), want within its %s context", ran, took, budget)
+	}
+}
