@@ -9,7 +9,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/jackc/pgx/v5/tracelog"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
@@ -214,20 +213,6 @@ func TestModulePoolAddsNoAllocations(t *testing.T) {
 	}
 }
 
-func TestTraceLoggerAdaptsTracelog(t *testing.T) {
-	core, logs := observer.New(zapcore.DebugLevel)
-	l := dbmodule.TraceLogger(zap.New(core))
-	l.Log(context.Background(), tracelog.LogLevelInfo, "Query", map[string]any{"sql": "SELECT 1", "time": time.Millisecond})
-	l.Log(context.Background(), tracelog.LogLevelTrace, "Acquire", nil)
-	l.Log(context.Background(), tracelog.LogLevelError, "Query", map[string]any{"err": "boom"})
-	all := logs.All()
-	if len(all) != 3 || all[0].Level != zapcore.InfoLevel || all[1].Level != zapcore.DebugLevel || all[2].Level != zapcore.ErrorLevel {
-		t.Fatalf("entries = %v", all)
-	}
-	if all[0].ContextMap()["sql"] != "SELECT 1" {
-		t.Errorf("fields = %v", all[0].ContextMap())
-	}
-}
 
 func TestTracerTellsObservers(t *testing.T) {
 	ctx := context.Background()
