@@ -31,13 +31,13 @@ var Module = fx.Module("dbmodule",
 //
 //	fx.Provide(dbmodule.AsTracer(newOTelTracer))
 func AsTracer(constructor any) any {
-	return fx.Annotate(constructor, fx.As(new(pgx.QueryTracer)), fx.ResultTags(`group:"pgx_tracers"`))
+	return fx.Annotate(constructor, fx.As(new(pgx.QueryTracer)), fx.ResultTags(`group:"dbmodule_tracers"`))
 }
 
 // AsTracers is AsTracer for a constructor of a []pgx.QueryTracer, which may
 // be empty: for tracing that a setting turns on.
 func AsTracers(constructor any) any {
-	return fx.Annotate(constructor, fx.ResultTags(`group:"pgx_tracers,flatten"`))
+	return fx.Annotate(constructor, fx.ResultTags(`group:"dbmodule_tracers,flatten"`))
 }
 
 // AsStartTask annotates a constructor of a StartTask so that the pool runs

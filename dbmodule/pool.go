@@ -28,7 +28,7 @@ type PoolParams struct {
 	// provides a logger itself.
 	Logger *zap.Logger `optional:"true"`
 	// Tracers are extra pgx tracers, provided with AsTracer.
-	Tracers []pgx.QueryTracer `group:"pgx_tracers"`
+	Tracers []pgx.QueryTracer `group:"dbmodule_tracers"`
 	// Observers are told of every statement, provided with AsStatementObserver.
 	Observers []StatementObserver `group:"dbmodule_statement_observers"`
 	// StartTasks run on start before anything uses the pool; see StartTask.
