@@ -25,6 +25,12 @@ func Environ() map[string]string {
 	return m
 }
 
+// Parse fills a T, a struct with `env` tags, from environ with caarlos0/env,
+// as ParseDB does: errors are VarErrors naming the variables at fault, and
+// a nil map is an empty environment, never the process's. It is for the
+// settings of other packages, such as migrate.Config.
+func Parse[T any](environ map[string]string) (T, error) { return parseEnv[T](environ) }
+
 // parseEnv fills a T from environ with caarlos0/env and turns its errors, which
 // name Go fields, into VarErrors that name variables.
 func parseEnv[T any](environ map[string]string) (T, error) {
