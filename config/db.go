@@ -81,13 +81,6 @@ type DB struct {
 	// MigrateOnStart makes an app that includes the migrate module apply
 	// pending migrations when it starts, before anything uses the pool.
 	MigrateOnStart bool `env:"DB_MIGRATE_ON_START"`
-
-	// Tracing adds OpenTelemetry spans for queries to an app that includes
-	// the dbtrace module and provides a trace.TracerProvider; default false.
-	Tracing bool `env:"DB_TRACING"`
-	// TraceQueryArgs records argument values in spans, which may hold
-	// personal data or secrets; default false. Spans always carry the SQL.
-	TraceQueryArgs bool `env:"DB_TRACE_QUERY_ARGS"`
 }
 
 // ParseDB reads the database settings from environ, a map of variable names to

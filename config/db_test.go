@@ -182,8 +182,6 @@ func TestParseDBReadsEveryVariable(t *testing.T) {
 		"DB_SLOW_QUERY_THRESHOLD": "1s",
 		"DB_LOG_QUERY_ARGS":       "true",
 		"DB_MIGRATE_ON_START":     "true",
-		"DB_TRACING":              "true",
-		"DB_TRACE_QUERY_ARGS":     "true",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -195,7 +193,6 @@ func TestParseDBReadsEveryVariable(t *testing.T) {
 		HealthCheckPeriod: 15 * time.Second, PingTimeout: 250 * time.Millisecond,
 		QueryExecMode: "exec", StatementTimeout: 5 * time.Second,
 		SlowQueryThreshold: time.Second, LogQueryArgs: true, MigrateOnStart: true,
-		Tracing: true, TraceQueryArgs: true,
 	}
 	if db != want {
 		t.Errorf("ParseDB:\n got %+v\nwant %+v", db, want)
@@ -268,8 +265,6 @@ func badDBEnvironments() []struct {
 		{"exec mode with a space", "DB_QUERY_EXEC_MODE", "cache statement"},
 		{"log args not a boolean", "DB_LOG_QUERY_ARGS", "yes please"},
 		{"migrate on start not a boolean", "DB_MIGRATE_ON_START", "on"},
-		{"tracing not a boolean", "DB_TRACING", "otel"},
-		{"trace args not a boolean", "DB_TRACE_QUERY_ARGS", "some"},
 	}
 }
 
