@@ -11,16 +11,19 @@ run: deps build
 	@export APP_ENV=$${APP_ENV:-development}; \
 	if [ -n "$$DATABASE_URL$$DIRECT_URL" ]; then exec bin/app; else exec bin/devdb -- bin/app; fi
 
-## test: every test, with the race detector, against a real PostgreSQL the tests start
+## test: every test, with the race detector, against a real PostgreSQL the tests start; the nested dbtrace module's too
 test: deps
 	$(GO) test -race -count=1 ./...
+	cd dbmodule/dbtrace && $(GO) test -race -count=1 ./...
 
 ## check: formatting, go vet and staticcheck
 check:
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	cd dbmodule/dbtrace && $(GO) vet ./...
 	$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	"$$($(GO) env GOPATH)/bin/staticcheck" ./...
+	cd dbmodule/dbtrace && "$$($(GO) env GOPATH)/bin/staticcheck" ./...
 
 ## generate: regenerate store/*.sql.go from store/queries and store/migrations
 generate:
