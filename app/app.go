@@ -63,12 +63,23 @@ func databaseCheck(q dbmodule.Querier) httpserver.Check {
 // refuseTracing stands where dbtrace.Module would, among the pool's
 // tracers: it adds none, and fails start when DB_TRACING asks for spans,
 // which this service has nowhere to send.
-func refuseTracing(cfg config.DB) ([]pgx.QueryTracer, error) {
-	if cfg.Tracing {
+func refuseTracing() ([]pgx.QueryTracer, error) {
+	cfg, err := config.Parse[tracingConfig](config.Environ())
+	if err != nil {
+		return nil, fmt.Errorf("tracing config: %w", err)
+	}
+	if cfg.Enabled {
 		return nil, &config.VarError{Var: "DB_TRACING", Err: errors.New("is true, but this service has no trace exporter: " +
 			"compose dbtrace.Module and a trace.TracerProvider into your own app, or set DB_TRACING=false")}
 	}
 	return nil, nil
+}
+
+// tracingConfig is the variable of dbtrace.Config that the service reads to
+// refuse it; importing dbtrace, a module of its own, would bring
+// OpenTelemetry into the service's build.
+type tracingConfig struct {
+	Enabled bool `env:"DB_TRACING"`
 }
 
 // NewMetricsRegistry makes the service's Prometheus registry, with the Go

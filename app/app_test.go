@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"strings"
 	"testing"
@@ -56,9 +57,13 @@ func TestModuleComposes(t *testing.T) {
 }
 
 func TestTracingIsRefusedClearly(t *testing.T) {
-	a := app.New(fx.Replace(config.DB{URL: "postgres://localhost/db", Tracing: true}, config.App{HTTPAddr: "127.0.0.1:0"}, zap.NewNop()), fx.NopLogger)
-	err := a.Start(context.Background())
-	if err == nil || !strings.Contains(err.Error(), "DB_TRACING") || !strings.Contains(err.Error(), "dbtrace.Module") {
-		t.Errorf("app with DB_TRACING=true = %v, want a refusal naming the variable and the fix", err)
+	for value, want := range map[string]string{"true": "dbtrace.Module", "otel": `"otel" is not a boolean`} {
+		t.Setenv("DB_TRACING", value)
+		a := app.New(fx.Replace(config.DB{URL: "postgres://localhost/db"}, config.App{HTTPAddr: "127.0.0.1:0"}, zap.NewNop()), fx.NopLogger)
+		err := a.Start(context.Background())
+		var ve *config.VarError
+		if !errors.As(err, &ve) || ve.Var != "DB_TRACING" || !strings.Contains(err.Error(), want) {
+			t.Errorf("app with DB_TRACING=%s = %v, want an error naming the variable and saying %q", value, err, want)
+		}
 	}
 }

@@ -77,12 +77,6 @@ type DB struct {
 	SlowQueryThreshold time.Duration `env:"DB_SLOW_QUERY_THRESHOLD"` // queries slower than this are logged at warn; default 500ms
 	LogQueryArgs       bool          `env:"DB_LOG_QUERY_ARGS"`       // log argument values with queries; default false
 
-	// Tracing adds OpenTelemetry spans for queries to an app that includes
-	// the dbtrace module and provides a trace.TracerProvider; default false.
-	Tracing bool `env:"DB_TRACING"`
-	// TraceQueryArgs records argument values in spans, which may hold
-	// personal data or secrets; default false. Spans always carry the SQL.
-	TraceQueryArgs bool `env:"DB_TRACE_QUERY_ARGS"`
 }
 
 // ParseDB reads the database settings from environ, a map of variable names to

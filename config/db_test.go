@@ -183,8 +183,6 @@ func TestParseDBReadsEveryVariable(t *testing.T) {
 		"DB_STATEMENT_TIMEOUT":    "5s",
 		"DB_SLOW_QUERY_THRESHOLD": "1s",
 		"DB_LOG_QUERY_ARGS":       "true",
-		"DB_TRACING":              "true",
-		"DB_TRACE_QUERY_ARGS":     "true",
 		"DATABASE_READ_URL":       "postgres://app@replica:5432/app",
 		"DB_REPLICA_MAX_LAG":      "3s",
 		"DB_LEAK_THRESHOLD":       "30s",
@@ -201,7 +199,6 @@ func TestParseDBReadsEveryVariable(t *testing.T) {
 		HealthCheckPeriod: 15 * time.Second, PingTimeout: 250 * time.Millisecond,
 		QueryExecMode: "exec", StatementTimeout: 5 * time.Second,
 		SlowQueryThreshold: time.Second, LogQueryArgs: true,
-		Tracing: true, TraceQueryArgs: true,
 		ReadURL: "postgres://app@replica:5432/app", ReplicaMaxLag: 3 * time.Second,
 		LeakThreshold: 30 * time.Second, AcquireTimeout: 250 * time.Millisecond, PasswordFile: "/run/secrets/db",
 	}
@@ -275,8 +272,6 @@ func badDBEnvironments() []struct {
 		{"exec mode upper case", "DB_QUERY_EXEC_MODE", "EXEC"},
 		{"exec mode with a space", "DB_QUERY_EXEC_MODE", "cache statement"},
 		{"log args not a boolean", "DB_LOG_QUERY_ARGS", "yes please"},
-		{"tracing not a boolean", "DB_TRACING", "otel"},
-		{"trace args not a boolean", "DB_TRACE_QUERY_ARGS", "some"},
 	}
 }
 

@@ -27,7 +27,8 @@ func (w *acquireWatcher) TraceAcquireStart(ctx context.Context, _ *pgxpool.Pool,
 	w.started.Add(1)
 	return ctx
 }
-func (w *acquireWatcher) TraceAcquireEnd(context.Context, *pgxpool.Pool, pgxpool.TraceAcquireEndData) {}
+func (w *acquireWatcher) TraceAcquireEnd(context.Context, *pgxpool.Pool, pgxpool.TraceAcquireEndData) {
+}
 
 // Stopping while the start-up server check waits for a connection returns
 // within the stop context: on today's main the hook waited for the check,

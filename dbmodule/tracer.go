@@ -61,6 +61,7 @@ type StatementObserver interface {
 // A Statement is what a StatementObserver learns of one statement.
 type Statement struct {
 	Kind     StatementKind
+	Name     string        // StatementName of its SQL (a batch's: the SQL all its statements share; a copy's: ""), fit for a label
 	Duration time.Duration // from sending it to its end: rows read and all
 	Err      error
 }
@@ -116,8 +117,11 @@ func beginStatement(conn *pgx.Conn, sql string, args []any) {
 func (t *Tracer) end(conn *pgx.Conn, kind StatementKind, err error) (*inFlight, time.Duration) {
 	f := inFlightOn(conn)
 	took := time.Since(f.start)
-	for _, o := range t.Observers {
-		o.ObserveStatement(Statement{Kind: kind, Duration: took, Err: err})
+	if len(t.Observers) > 0 {
+		s := Statement{Kind: kind, Name: statementName(kind, f.sql), Duration: took, Err: err}
+		for _, o := range t.Observers {
+			o.ObserveStatement(s)
+		}
 	}
 	if err != nil {
 		t.resetOnConnLoss(conn, err)
@@ -142,8 +146,8 @@ func (t *Tracer) TraceQueryEnd(_ context.Context, conn *pgx.Conn, data pgx.Trace
 }
 
 // TraceBatchStart implements pgx.BatchTracer.
-func (t *Tracer) TraceBatchStart(ctx context.Context, conn *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
-	beginStatement(conn, "", nil)
+func (t *Tracer) TraceBatchStart(ctx context.Context, conn *pgx.Conn, data pgx.TraceBatchStartData) context.Context {
+	beginStatement(conn, batchSQL(data.Batch), nil)
 	return ctx
 }
 

@@ -213,7 +213,6 @@ func TestModulePoolAddsNoAllocations(t *testing.T) {
 	}
 }
 
-
 func TestTracerTellsObservers(t *testing.T) {
 	ctx := context.Background()
 	observer := &countingObserver{}

@@ -1,61 +1,100 @@
 package dbmetrics
 
 import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// A Stater reports a pool's statistics; *pgxpool.Pool is one.
-type Stater interface {
-	Stat() *pgxpool.Stat
-}
-
-var _ Stater = (*pgxpool.Pool)(nil)
+// LabelPoolName is the label that names a pool on every metric of a
+// PoolCollector: OpenTelemetry's db.client.connection.pool.name.
+const LabelPoolName = "db_client_connection_pool_name"
 
 // PoolCollector is a prometheus.Collector of a pool's statistics, read from
-// pgxpool.Stat at each scrape. Durations are in seconds and counters end in
+// pgxpool.Stat at each scrape. The connection counts follow OpenTelemetry's
+// database conventions (db.client.connection.*); what pgxpool counts beyond
+// them keeps a pgxpool_ name. Durations are in seconds and counters end in
 // _total, as Prometheus names them.
 type PoolCollector struct {
-	pool Stater
+	pool *pgxpool.Pool
+	// Settings of the pool, which pgxpool.Stat does not report.
+	minIdle int32
 
-	acquired, idle, constructing, total, max        *prometheus.Desc
+	count, max, idleMin                             *prometheus.Desc
+	constructing                                    *prometheus.Desc
 	acquires, acquireTime, emptyAcquires, emptyWait *prometheus.Desc
 	canceledAcquires, connsOpened, connsClosed      *prometheus.Desc
 }
 
 var _ prometheus.Collector = (*PoolCollector)(nil)
 
-// NewPoolCollector returns a collector of pool's statistics. labels, which
-// may be nil, are added to every metric: give each pool of a process a label
-// of its own, such as {"pool": "replica"}.
-func NewPoolCollector(pool Stater, labels prometheus.Labels) *PoolCollector {
-	desc := func(name, help string, variable ...string) *prometheus.Desc {
-		return prometheus.NewDesc("pgxpool_"+name, help, variable, labels)
+// NewPoolCollector returns a collector of pool's statistics. Every metric
+// carries the label db_client_connection_pool_name: PoolName(pool) unless
+// labels, which may be nil and are added to every metric, set it. Give each
+// pool of a process a name or label of its own, such as {"pool": "replica"}.
+func NewPoolCollector(pool *pgxpool.Pool, labels prometheus.Labels) (*PoolCollector, error) {
+	if pool == nil {
+		return nil, errors.New("pool metrics: no pool")
 	}
-	return &PoolCollector{
-		pool:         pool,
-		acquired:     desc("acquired_connections", "Connections currently acquired from the pool."),
-		idle:         desc("idle_connections", "Connections currently idle in the pool."),
-		constructing: desc("constructing_connections", "Connections currently being opened."),
-		total:        desc("total_connections", "Connections in the pool: acquired, idle and being opened."),
-		max:          desc("max_connections", "Most connections the pool opens (DB_MAX_CONNS or pool_max_conns)."),
-		acquires:     desc("acquires_total", "Successful acquires of a connection from the pool."),
-		acquireTime:  desc("acquire_seconds_total", "Time spent in successful acquires, waits included."),
-		emptyAcquires: desc("empty_acquires_total",
+	constLabels := prometheus.Labels{LabelPoolName: PoolName(pool)}
+	for k, v := range labels {
+		constLabels[k] = v
+	}
+	var descErr error
+	desc := func(name, help string, variable ...string) *prometheus.Desc {
+		d := prometheus.NewDesc(name, help, variable, constLabels)
+		if err := d.Err(); err != nil && descErr == nil {
+			descErr = fmt.Errorf("pool metrics: %w", err)
+		}
+		return d
+	}
+	pgxpoolDesc := func(name, help string, variable ...string) *prometheus.Desc {
+		return desc("pgxpool_"+name, help, variable...)
+	}
+	c := &PoolCollector{
+		pool:    pool,
+		minIdle: pool.Config().MinIdleConns,
+		count: desc("db_client_connection_count",
+			"Connections in the pool by state: idle, or used (acquired); OpenTelemetry's db.client.connection.count.",
+			"db_client_connection_state"),
+		max: desc("db_client_connection_max",
+			"Most connections the pool opens (DB_MAX_CONNS or pool_max_conns); OpenTelemetry's db.client.connection.max."),
+		idleMin: desc("db_client_connection_idle_min",
+			"Idle connections the pool keeps open (DB_MIN_IDLE_CONNS or pool_min_idle_conns); OpenTelemetry's db.client.connection.idle.min."),
+		constructing: pgxpoolDesc("constructing_connections", "Connections currently being opened."),
+		acquires:     pgxpoolDesc("acquires_total", "Successful acquires of a connection from the pool."),
+		acquireTime:  pgxpoolDesc("acquire_seconds_total", "Time spent in successful acquires, waits included."),
+		emptyAcquires: pgxpoolDesc("empty_acquires_total",
 			"Successful acquires that waited for a connection to be released or opened, as none was idle."),
-		emptyWait: desc("empty_acquire_wait_seconds_total",
+		emptyWait: pgxpoolDesc("empty_acquire_wait_seconds_total",
 			"Time successful acquires spent waiting for a connection to be released or opened, as none was idle."),
-		canceledAcquires: desc("canceled_acquires_total", "Acquires that ended because their context did."),
-		connsOpened:      desc("connections_opened_total", "Connections the pool opened."),
-		connsClosed: desc("connections_closed_total",
+		canceledAcquires: pgxpoolDesc("canceled_acquires_total", "Acquires that ended because their context did."),
+		connsOpened:      pgxpoolDesc("connections_opened_total", "Connections the pool opened."),
+		connsClosed: pgxpoolDesc("connections_closed_total",
 			"Connections the pool closed for age (max_lifetime) or idleness (max_idle_time); broken ones are not counted.", "reason"),
 	}
+	if descErr != nil {
+		return nil, descErr
+	}
+	return c, nil
+}
+
+// PoolName names a pool as OpenTelemetry advises when the pool has no name
+// of its own: server.address:server.port/db.namespace, from the pool's
+// parsed config (its first host; never a password).
+func PoolName(pool *pgxpool.Pool) string {
+	cc := pool.Config().ConnConfig
+	return net.JoinHostPort(cc.Host, strconv.Itoa(int(cc.Port))) + "/" + cc.Database
 }
 
 // Describe implements prometheus.Collector.
 func (c *PoolCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
-		c.acquired, c.idle, c.constructing, c.total, c.max,
+		c.count, c.max, c.idleMin, c.constructing,
 		c.acquires, c.acquireTime, c.emptyAcquires, c.emptyWait, c.canceledAcquires, c.connsOpened, c.connsClosed,
 	} {
 		ch <- d
@@ -69,18 +108,19 @@ func (c *PoolCollector) Collect(ch chan<- prometheus.Metric) {
 	send := func(d *prometheus.Desc, t prometheus.ValueType, v float64, label ...string) {
 		m, err := prometheus.NewConstMetric(d, t, v, label...)
 		if err != nil {
-			// A bad label name in labels; registering would have refused it.
-			m = prometheus.NewInvalidMetric(d, err)
+			m = prometheus.NewInvalidMetric(d, err) // unreachable: the descs were checked in NewPoolCollector
 		}
 		ch <- m
 	}
-	gauge := func(d *prometheus.Desc, v int32) { send(d, prometheus.GaugeValue, float64(v)) }
+	gauge := func(d *prometheus.Desc, v int32, label ...string) {
+		send(d, prometheus.GaugeValue, float64(v), label...)
+	}
 	counter := func(d *prometheus.Desc, v float64, label ...string) { send(d, prometheus.CounterValue, v, label...) }
-	gauge(c.acquired, s.AcquiredConns())
-	gauge(c.idle, s.IdleConns())
-	gauge(c.constructing, s.ConstructingConns())
-	gauge(c.total, s.TotalConns())
+	gauge(c.count, s.IdleConns(), "idle")
+	gauge(c.count, s.AcquiredConns(), "used")
 	gauge(c.max, s.MaxConns())
+	gauge(c.idleMin, c.minIdle)
+	gauge(c.constructing, s.ConstructingConns())
 	counter(c.acquires, float64(s.AcquireCount()))
 	counter(c.acquireTime, s.AcquireDuration().Seconds())
 	counter(c.emptyAcquires, float64(s.EmptyAcquireCount()))

@@ -43,7 +43,7 @@ func Example() {
 		fx.NopLogger,
 		fx.Invoke(func(lc fx.Lifecycle, q dbmodule.Querier) {
 			lc.Append(fx.StartHook(func(ctx context.Context) error {
-				_, err := q.Exec(ctx, "SELECT 1")
+				_, err := q.Exec(ctx, "-- name: Answer :one\nSELECT 42")
 				return err
 			}))
 		}),
@@ -60,7 +60,7 @@ func Example() {
 	}
 	for _, f := range families {
 		switch f.GetName() {
-		case "pgxpool_max_connections":
+		case "db_client_connection_max":
 			fmt.Println(f.GetName(), f.GetMetric()[0].GetGauge().GetValue())
 		case dbmetrics.StatementDurationName:
 			for _, m := range f.GetMetric() {
@@ -71,8 +71,8 @@ func Example() {
 		}
 	}
 	// Output:
-	// pgx_statement_duration_seconds {operation="query",outcome="ok"}
-	// pgxpool_max_connections 4
+	// db_client_connection_max 4
+	// db_client_operation_duration_seconds {db_query_summary="Answer",db_system_name="postgresql",error_type=""}
 }
 
 // Without fx, register a PoolCollector and a StatementMetrics yourself; labels
@@ -92,9 +92,14 @@ func ExampleNewStatementMetrics() {
 		return
 	}
 	defer dbmodule.Close(ctx, pool) //nolint:errcheck // example
-	reg.MustRegister(metrics, dbmetrics.NewPoolCollector(pool, labels))
+	collector, err := dbmetrics.NewPoolCollector(pool, labels)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	reg.MustRegister(metrics, collector)
 
-	_, err = pool.Exec(ctx, "SELECT 1/0")
+	_, err = pool.Exec(ctx, "-- name: Divide :one\nSELECT 1/0")
 	fmt.Println("query failed:", err != nil)
 	families, _ := reg.Gather()
 	for _, f := range families {
@@ -106,5 +111,5 @@ func ExampleNewStatementMetrics() {
 	}
 	// Output:
 	// query failed: true
-	// pgx_statement_duration_seconds {operation="query",outcome="error",pool="reports"} 1
+	// db_client_operation_duration_seconds {db_query_summary="Divide",db_system_name="postgresql",error_type="22012",pool="reports"} 1
 }

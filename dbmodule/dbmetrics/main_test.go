@@ -13,11 +13,14 @@ import (
 
 	"github.com/fxpg/fxpg/config"
 	"github.com/fxpg/fxpg/dbmodule"
+	"github.com/fxpg/fxpg/dbmodule/dbmetrics"
 	"github.com/fxpg/fxpg/dbmodule/dbtest"
+	"github.com/fxpg/fxpg/store"
 )
 
-// pg is this package's PostgreSQL server, started on first use.
-var pg dbtest.Server
+// pg is this package's PostgreSQL server, started on first use; its
+// databases have the example store's schema.
+var pg = dbtest.Server{Migrations: store.Migrations()}
 
 func TestMain(m *testing.M) { os.Exit(pg.Main(m)) }
 
@@ -69,7 +72,9 @@ func scrape(t testing.TB, g prometheus.Gatherer) map[string]float64 {
 	return series
 }
 
-// statements is the series name of pgx_statement_duration_seconds for an operation and outcome.
-func statements(operation, outcome string) string {
-	return fmt.Sprintf("pgx_statement_duration_seconds{operation=%q,outcome=%q}", operation, outcome)
+// statements is the series name of the statement duration histogram for a
+// summary and an error type ("" for success).
+func statements(summary, errorType string) string {
+	return fmt.Sprintf("%s{%s=%q,db_system_name=\"postgresql\",%s=%q}",
+		dbmetrics.StatementDurationName, dbmetrics.LabelQuerySummary, summary, dbmetrics.LabelErrorType, errorType)
 }

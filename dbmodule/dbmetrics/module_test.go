@@ -2,10 +2,12 @@ package dbmetrics_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxtest"
@@ -24,11 +26,26 @@ func withRegisterer(reg prometheus.Registerer) fx.Option {
 func dbSeries(s map[string]float64) []string {
 	var names []string
 	for name := range s {
-		if strings.HasPrefix(name, "pgxpool_") || strings.HasPrefix(name, "pgx_") {
+		if strings.HasPrefix(name, "pgxpool_") || strings.HasPrefix(name, "db_client_") {
 			names = append(names, name)
 		}
 	}
 	return names
+}
+
+// valueOf returns the value of the one series of s named name, whatever its labels.
+func valueOf(t *testing.T, s map[string]float64, name string) float64 {
+	t.Helper()
+	var found []float64
+	for series, v := range s {
+		if series == name || strings.HasPrefix(series, name+"{") {
+			found = append(found, v)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("%d series named %s, want 1: %v", len(found), name, dbSeries(s))
+	}
+	return found[0]
 }
 
 func TestModuleExportsTheAppsPool(t *testing.T) {
@@ -41,14 +58,14 @@ func TestModuleExportsTheAppsPool(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := scrape(t, reg)
-	if got := s["pgxpool_acquires_total"]; got < 2 { // the start ping and the query
+	if got := valueOf(t, s, "pgxpool_acquires_total"); got < 2 { // the start ping and the query
 		t.Errorf("pgxpool_acquires_total = %v, want at least 2", got)
 	}
-	if got := s["pgxpool_max_connections"]; got != config.DefaultMaxConns {
-		t.Errorf("pgxpool_max_connections = %v, want %d", got, config.DefaultMaxConns)
+	if got := valueOf(t, s, "db_client_connection_max"); got != config.DefaultMaxConns {
+		t.Errorf("db_client_connection_max = %v, want %d", got, config.DefaultMaxConns)
 	}
-	if got := s[statements("query", "ok")]; got < 1 {
-		t.Errorf("%s = %v, want at least 1", statements("query", "ok"), got)
+	if got := s[statements("SELECT", "")]; got < 1 {
+		t.Errorf("%s = %v, want at least 1", statements("SELECT", ""), got)
 	}
 	app.RequireStop()
 	if left := dbSeries(scrape(t, reg)); len(left) > 0 {
@@ -56,27 +73,47 @@ func TestModuleExportsTheAppsPool(t *testing.T) {
 	}
 }
 
-// Without a Registerer of its own, an app registers with Prometheus's
-// default registry, which promhttp.Handler serves.
-func TestModuleDefaultsToTheDefaultRegisterer(t *testing.T) {
-	app := fxtest.New(t, dbmodule.Module, dbmetrics.Module, fx.Replace(pg.Config(t)))
+// The module asks for the pool, so an app that decorates its Querier (with
+// a wrapper that is no pool) keeps the pool's metrics.
+func TestModuleExportsThePoolBehindADecoratedQuerier(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewPedanticRegistry()
+	var q dbmodule.Querier
+	app := fxtest.New(t, dbmodule.Module, dbmetrics.Module, fx.Replace(pg.Config(t)), withRegisterer(reg),
+		fx.Decorate(func(q dbmodule.Querier) dbmodule.Querier { return wrappedQuerier{q} }), fx.Populate(&q))
 	app.RequireStart()
-	s := scrape(t, prometheus.DefaultGatherer)
-	if _, ok := s["pgxpool_total_connections"]; !ok {
-		t.Errorf("no pool metrics in the default registry: %v", dbSeries(s))
+	defer app.RequireStop()
+	if _, ok := q.(wrappedQuerier); !ok {
+		t.Fatalf("the Querier is a %T, not the wrapper", q)
 	}
-	app.RequireStop()
+	if got := valueOf(t, scrape(t, reg), "db_client_connection_max"); got != config.DefaultMaxConns {
+		t.Errorf("db_client_connection_max = %v, want %d", got, config.DefaultMaxConns)
+	}
+}
+
+// wrappedQuerier is what an app might decorate its Querier with.
+type wrappedQuerier struct{ dbmodule.Querier }
+
+// There is no default registry: metrics go where the app says, or the app
+// does not start.
+func TestModuleNeedsARegisterer(t *testing.T) {
+	t.Parallel()
+	app := fx.New(dbmodule.Module, dbmetrics.Module, fx.Replace(pg.Config(t)), fx.NopLogger, fx.Invoke(func(dbmodule.Querier) {}))
+	if err := app.Err(); !errors.Is(err, dbmetrics.ErrNoRegisterer) || !strings.Contains(err.Error(), "prometheus.Registerer") {
+		t.Errorf("app without a Registerer: %v; want ErrNoRegisterer", err)
+	}
 	if left := dbSeries(scrape(t, prometheus.DefaultGatherer)); len(left) > 0 {
-		t.Errorf("still in the default registry after stop: %v", left)
+		t.Errorf("registered with Prometheus's default registry: %v", left)
 	}
 }
 
 func TestTwoAppsCannotShareARegistry(t *testing.T) {
 	t.Parallel()
 	reg := prometheus.NewRegistry()
-	first := fxtest.New(t, dbmodule.Module, dbmetrics.Module, fx.Replace(pg.Config(t)), withRegisterer(reg))
+	usePool := fx.Invoke(func(dbmodule.Querier) {})
+	first := fxtest.New(t, dbmodule.Module, dbmetrics.Module, fx.Replace(pg.Config(t)), withRegisterer(reg), usePool)
 	defer first.RequireStart().RequireStop()
-	second := fx.New(dbmodule.Module, dbmetrics.Module, fx.Replace(pg.Config(t)), withRegisterer(reg), fx.NopLogger)
+	second := fx.New(dbmodule.Module, dbmetrics.Module, fx.Replace(pg.Config(t)), withRegisterer(reg), usePool, fx.NopLogger)
 	if err := second.Err(); err == nil || !strings.Contains(err.Error(), "prometheus.Registry of its own") {
 		t.Errorf("second app on one registry: %v; want an error that says what to do", err)
 	}
@@ -100,5 +137,37 @@ func TestModuleWithAFakeQuerierBuildsNoPool(t *testing.T) {
 	app.RequireStart().RequireStop()
 	if got := dbSeries(scrape(t, reg)); len(got) > 0 {
 		t.Errorf("metrics registered without a pool: %v", got)
+	}
+}
+
+// Module in a module of its own, away from where the pool is used, cannot
+// see the pool being built: starting says so rather than export half the
+// metrics.
+func TestModuleOutOfPlaceFailsStart(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	var pool *pgxpool.Pool
+	app := fx.New(dbmodule.Module, fx.Module("observability", dbmetrics.Module), fx.Replace(pg.Config(t)), withRegisterer(reg),
+		fx.NopLogger, fx.Populate(&pool))
+	err := app.Start(context.Background())
+	if pool != nil {
+		// The pool's own start hook, which would close it on failure, never ran.
+		defer pool.Close()
+	}
+	if err == nil || !strings.Contains(err.Error(), "beside dbmodule.Module") {
+		t.Errorf("start with dbmetrics.Module out of place: %v; want an error that says where it goes", err)
+	}
+}
+
+// Both in one module of the app's is as good as both at the top.
+func TestModuleBesideDBModuleInAModule(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	app := fxtest.New(t, fx.Module("database", dbmodule.Module, dbmetrics.Module), fx.Replace(pg.Config(t)), withRegisterer(reg),
+		fx.Invoke(func(dbmodule.Querier) {}))
+	app.RequireStart()
+	defer app.RequireStop()
+	if got := valueOf(t, scrape(t, reg), "db_client_connection_max"); got != config.DefaultMaxConns {
+		t.Errorf("db_client_connection_max = %v, want %d", got, config.DefaultMaxConns)
 	}
 }

@@ -25,13 +25,12 @@ func ExampleNewTracer() {
 		fmt.Println(err)
 		return
 	}
-	cfg := config.DB{URL: url}
-	tracer, err := dbtrace.NewTracer(tp, cfg)
+	tracer, err := dbtrace.NewTracer(tp, dbtrace.Config{})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	pool, err := dbmodule.Open(ctx, cfg, dbmodule.WithTracers(tracer))
+	pool, err := dbmodule.Open(ctx, config.DB{URL: url}, dbmodule.WithTracers(tracer))
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -40,7 +39,8 @@ func ExampleNewTracer() {
 
 	ctx, span := tp.Tracer("shop").Start(ctx, "checkout")
 	var answer int
-	if err := pool.QueryRow(ctx, "SELECT 6 * $1::int", 7).Scan(&answer); err != nil {
+	// Spans are named by the name the statement declares, as sqlc's do.
+	if err := pool.QueryRow(ctx, "-- name: Answer :one\nSELECT 6 * $1::int", 7).Scan(&answer); err != nil {
 		fmt.Println(err)
 		return
 	}
@@ -61,7 +61,7 @@ func ExampleNewTracer() {
 	}
 	// Output:
 	// pool.acquire
-	// SELECT (prepare) db.query.text="SELECT 6 * $1::int"
-	// SELECT db.query.text="SELECT 6 * $1::int"
+	// Answer (prepare) db.query.text="-- name: Answer :one\nSELECT 6 * $1::int"
+	// Answer db.query.text="-- name: Answer :one\nSELECT 6 * $1::int"
 	// checkout
 }

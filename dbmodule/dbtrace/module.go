@@ -14,17 +14,18 @@ import (
 )
 
 // Module adds an OpenTelemetry tracer to the pool's tracers when DB_TRACING
-// is true, and nothing otherwise. It is made only when the pool is, so an app
-// with a fake Querier needs no provider.
+// is true, and nothing otherwise. It reads its Config from the process
+// environment (LoadConfig); replace it with fx.Replace to decide in code. It is made only
+// when the pool is, so an app with a fake Querier needs no provider.
 var Module = fx.Module("dbtrace",
-	fx.Provide(dbmodule.AsTracers(NewTracers)),
+	fx.Provide(LoadConfig, dbmodule.AsTracers(NewTracers)),
 )
 
 // Params are NewTracers' dependencies.
 type Params struct {
 	fx.In
 
-	Config config.DB
+	Config Config
 	// TracerProvider receives the spans; required when DB_TRACING is true.
 	TracerProvider trace.TracerProvider `optional:"true"`
 	// MeterProvider receives otelpgx's own metrics; without one they are
@@ -32,11 +33,11 @@ type Params struct {
 	MeterProvider metric.MeterProvider `optional:"true"`
 }
 
-// NewTracers returns the pool's OpenTelemetry tracer when p.Config.Tracing is
-// set, and none otherwise. Tracing with no TracerProvider is an error naming
-// DB_TRACING.
+// NewTracers returns the pool's OpenTelemetry tracer when p.Config.Enabled
+// is set, and none otherwise. Tracing with no TracerProvider is an error
+// naming DB_TRACING.
 func NewTracers(p Params) ([]pgx.QueryTracer, error) {
-	if !p.Config.Tracing {
+	if !p.Config.Enabled {
 		return nil, nil
 	}
 	if p.TracerProvider == nil {
@@ -45,7 +46,9 @@ func NewTracers(p Params) ([]pgx.QueryTracer, error) {
 	}
 	var opts []otelpgx.Option
 	if p.MeterProvider != nil {
-		opts = append(opts, otelpgx.WithMeterProvider(p.MeterProvider))
+		// Only then: otelpgx names every statement for its metrics, sampled
+		// or not.
+		opts = append(opts, otelpgx.WithMeterProvider(p.MeterProvider), otelpgx.WithMetricOperationName(metricOperationName))
 	}
 	t, err := NewTracer(p.TracerProvider, p.Config, opts...)
 	if err != nil {

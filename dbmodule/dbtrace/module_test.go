@@ -42,13 +42,12 @@ func withProvider(tp trace.TracerProvider) fx.Option {
 	return fx.Supply(fx.Annotate(tp, fx.As(new(trace.TracerProvider))))
 }
 
-// tracedApp starts dbmodule and dbtrace on the test server with cfg's
-// tracing settings, and returns its Querier.
-func tracedApp(t *testing.T, cfg config.DB, opts ...fx.Option) dbmodule.Querier {
+// tracedApp starts dbmodule and dbtrace on the test server with settings s,
+// and returns its Querier.
+func tracedApp(t *testing.T, s dbtrace.Config, opts ...fx.Option) dbmodule.Querier {
 	t.Helper()
-	cfg.URL = pg.URL(t)
 	var q dbmodule.Querier
-	app := fxtest.New(t, append([]fx.Option{dbmodule.Module, dbtrace.Module, fx.Replace(cfg), fx.Populate(&q)}, opts...)...)
+	app := fxtest.New(t, append([]fx.Option{dbmodule.Module, dbtrace.Module, fx.Replace(pg.Config(t), s), fx.Populate(&q)}, opts...)...)
 	app.RequireStart()
 	t.Cleanup(app.RequireStop)
 	return q
@@ -86,7 +85,7 @@ func attr(s tracetest.SpanStub, key attribute.Key) (attribute.Value, bool) {
 func TestSpansForAQueryAndATransaction(t *testing.T) {
 	t.Parallel()
 	tp, exporter := recorder(t)
-	q := tracedApp(t, config.DB{Tracing: true}, withProvider(tp))
+	q := tracedApp(t, dbtrace.Config{Enabled: true}, withProvider(tp))
 	ctx, root := tp.Tracer("test").Start(context.Background(), "checkout")
 
 	var card string
@@ -152,7 +151,7 @@ func TestSpansForAQueryAndATransaction(t *testing.T) {
 func TestArgumentsOnlyWhenAsked(t *testing.T) {
 	t.Parallel()
 	tp, exporter := recorder(t)
-	q := tracedApp(t, config.DB{Tracing: true, TraceQueryArgs: true}, withProvider(tp))
+	q := tracedApp(t, dbtrace.Config{Enabled: true, QueryArgs: true}, withProvider(tp))
 	ctx, root := tp.Tracer("test").Start(context.Background(), "lookup")
 	if _, err := q.Exec(ctx, "SELECT $1::text", secret); err != nil {
 		t.Fatal(err)
@@ -182,7 +181,7 @@ func TestOffByDefault(t *testing.T) {
 	t.Parallel()
 	tp, exporter := recorder(t)
 	var pool *pgxpool.Pool
-	q := tracedApp(t, config.DB{}, withProvider(tp), fx.Populate(&pool))
+	q := tracedApp(t, dbtrace.Config{}, withProvider(tp), fx.Populate(&pool))
 	if hasOTel(pool.Config().ConnConfig.Tracer) {
 		t.Error("the pool runs an OpenTelemetry tracer with DB_TRACING unset")
 	}
@@ -198,7 +197,7 @@ func TestOffByDefault(t *testing.T) {
 
 func TestTracingWithoutAProviderFailsClearly(t *testing.T) {
 	t.Parallel()
-	app := fx.New(dbmodule.Module, dbtrace.Module, fx.Replace(config.DB{URL: pg.URL(t), Tracing: true}), fx.NopLogger, fx.Invoke(func(dbmodule.Querier) {}))
+	app := fx.New(dbmodule.Module, dbtrace.Module, fx.Replace(pg.Config(t), dbtrace.Config{Enabled: true}), fx.NopLogger, fx.Invoke(func(dbmodule.Querier) {}))
 	var ve *config.VarError
 	if err := app.Err(); !errors.As(err, &ve) || ve.Var != "DB_TRACING" || !strings.Contains(err.Error(), "trace.TracerProvider") {
 		t.Errorf("DB_TRACING=true without a provider: %v; want an error naming DB_TRACING and the missing provider", err)
@@ -224,7 +223,22 @@ func TestFakeQuerierNeedsNoProvider(t *testing.T) {
 
 func TestNewTracerNeedsAProvider(t *testing.T) {
 	t.Parallel()
-	if _, err := dbtrace.NewTracer(nil, config.DB{}); err == nil {
+	if _, err := dbtrace.NewTracer(nil, dbtrace.Config{}); err == nil {
 		t.Error("NewTracer without a provider succeeded")
+	}
+}
+
+func TestSpanName(t *testing.T) {
+	t.Parallel()
+	for sql, want := range map[string]string{
+		"-- name: GetCustomer :one\nSELECT 1": "GetCustomer",
+		"select 1":                            "SELECT",
+		"begin":                               "BEGIN",
+		"(SELECT 1)":                          "UNKNOWN",
+		"":                                    "UNKNOWN",
+	} {
+		if got := dbtrace.SpanName(sql); got != want {
+			t.Errorf("SpanName(%q) = %q, want %q", sql, got, want)
+		}
 	}
 }
