@@ -21,19 +21,6 @@ import (
 	"github.com/fxpg/fxpg/dbmodule"
 )
 
-// connectCounter counts the pool's connect attempts, as a pgx tracer.
-type connectCounter struct{ n atomic.Int64 }
-
-func (c *connectCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
-	return ctx
-}
-func (c *connectCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
-func (c *connectCounter) TraceConnectStart(ctx context.Context, _ pgx.TraceConnectStartData) context.Context {
-	c.n.Add(1)
-	return ctx
-}
-func (c *connectCounter) TraceConnectEnd(context.Context, pgx.TraceConnectEndData) {}
-
 // While the server refuses every connection (a role at its connection
 // limit: 53300, a real server's refusal), the pool backs off instead of
 // dialing as fast as callers ask: on today's main, 8 callers made it dial
@@ -59,7 +46,7 @@ func TestDialBackoffWhileTheServerRefuses(t *testing.T) {
 	}
 	u.User = url.UserPassword(role, "pw")
 
-	counter := new(connectCounter)
+	counter := new(probeTracer)
 	core, logs := observer.New(zapcore.InfoLevel)
 	pc, err := dbmodule.ParseConfig(config.DB{URL: u.String()}, dbmodule.WithTracers(counter), dbmodule.WithLogger(zap.New(core)))
 	if err != nil {
@@ -120,7 +107,7 @@ func TestDialBackoffWhileTheServerRefuses(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	attempts := counter.n.Load()
+	attempts := counter.connects.Load()
 	t.Logf("%d calls in %s of refusal made %d connect attempts (%.1f/s)", calls.Load(), outage, attempts, float64(attempts)/outage.Seconds())
 	if perSecond := float64(attempts) / outage.Seconds(); perSecond > 5 {
 		t.Errorf("%.1f connect attempts a second while refused, want at most 5", perSecond)

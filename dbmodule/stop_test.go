@@ -2,11 +2,9 @@ package dbmodule_test
 
 import (
 	"context"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/fx"
 
@@ -15,31 +13,16 @@ import (
 	"github.com/fxpg/fxpg/dbmodule/dbtest"
 )
 
-// acquireWatcher is a pgx tracer that counts the pool's acquires as they
-// begin.
-type acquireWatcher struct{ started atomic.Int64 }
-
-func (w *acquireWatcher) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
-	return ctx
-}
-func (w *acquireWatcher) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
-func (w *acquireWatcher) TraceAcquireStart(ctx context.Context, _ *pgxpool.Pool, _ pgxpool.TraceAcquireStartData) context.Context {
-	w.started.Add(1)
-	return ctx
-}
-func (w *acquireWatcher) TraceAcquireEnd(context.Context, *pgxpool.Pool, pgxpool.TraceAcquireEndData) {
-}
-
 // Stopping while the start-up server check waits for a connection returns
 // within the stop context: on today's main the hook waited for the check,
 // up to the connect timeout plus the ping timeout (issue 10, item 7).
 func TestStopReturnsWithinItsContextWhileTheServerCheckWaits(t *testing.T) {
-	watcher := new(acquireWatcher)
+	watcher := new(probeTracer)
 	log, logs := observed()
 	var pool *pgxpool.Pool
 	app := fx.New(dbmodule.Module,
 		fx.Replace(config.DB{URL: pg.URL(t), MaxConns: 1, ConnectTimeout: 10 * time.Second}),
-		fx.Provide(dbmodule.AsTracer(func() *acquireWatcher { return watcher })),
+		fx.Provide(dbmodule.AsTracer(func() *probeTracer { return watcher })),
 		fx.Supply(log), fx.NopLogger,
 		fx.Populate(&pool))
 	if err := app.Start(context.Background()); err != nil {
@@ -51,8 +34,8 @@ func TestStopReturnsWithinItsContextWhileTheServerCheckWaits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := watcher.started.Load()
-	dbtest.WaitFor(t, "the server check to wait for a connection", func() bool { return watcher.started.Load() > before })
+	before := watcher.acquires.Load()
+	dbtest.WaitFor(t, "the server check to wait for a connection", func() bool { return watcher.acquires.Load() > before })
 
 	const budget = 300 * time.Millisecond
 	ctx, cancel := context.WithTimeout(context.Background(), budget)
