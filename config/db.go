@@ -201,6 +201,8 @@ func (c DB) validate() error {
 		{"DB_PING_TIMEOUT", c.PingTimeout},
 		{"DB_SLOW_QUERY_THRESHOLD", c.SlowQueryThreshold},
 		{"DB_STATEMENT_TIMEOUT", c.StatementTimeout},
+		{"DB_LEAK_THRESHOLD", c.LeakThreshold},   // zero: off
+		{"DB_ACQUIRE_TIMEOUT", c.AcquireTimeout}, // zero: the caller's deadline only
 	} {
 		if d.value < 0 {
 			bad(d.name, "%s must not be negative", d.value)
