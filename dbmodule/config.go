@@ -24,7 +24,8 @@ type options struct {
 	logger    *zap.Logger
 	tracers   []pgx.QueryTracer
 	observers []StatementObserver
-	always    bool // install the Tracer even with nothing to log or tell, for its reset on connection loss
+	always    bool   // install the Tracer even with nothing to log or tell, for its reset on connection loss
+	guard     *Guard // guardrails (guard.go); nil: a Guard from the config
 }
 
 // WithLogger logs statements and connection events to logger through the
@@ -124,6 +125,11 @@ func parseConfig(cfg config.DB, o options) (*pgxpool.Config, *Tracer, error) {
 
 	tracer := newTracer(cfg, o)
 	pc.ConnConfig.Tracer = combine(tracer, o.tracers)
+
+	// Leak detection, acquire timeout, live credentials: guard.go.
+	if err := installGuards(pc, cfg, o); err != nil {
+		return nil, nil, err
+	}
 	return pc, tracer, nil
 }
 
