@@ -14,7 +14,7 @@ run: deps build
 ## test: every test of the root module and of the nested modules (scripts/modules), with the race
 ## detector, against real servers the tests start: PostgreSQL, PgBouncer, a pg_auto_failover cluster
 test: deps-all
-	$(GO) test -race -count=1 ./...
+	ROTATION_TEST_DURATION=60s $(GO) test -race -count=1 ./...
 	@for dir in $$(./scripts/modules); do echo "== $$dir"; (cd $$dir && $(GO) test -race -count=1 ./...) || exit 1; done
 
 ## test-root: the root module's tests alone: all a user of the library runs; needs only Go and PostgreSQL

@@ -25,6 +25,7 @@ type options struct {
 	logger    *zap.Logger
 	tracers   []pgx.QueryTracer
 	observers []StatementObserver
+	guard     *Guard // guardrails (guard.go); nil: a Guard from the config
 }
 
 // WithLogger logs statements and connection events to logger through the
@@ -88,6 +89,11 @@ func parseConfig(cfg config.DB, o options) (*pgxpool.Config, *Tracer, *connGate,
 	tracer := newTracer(cfg, o)
 	tracer.gate = gate
 	pc.ConnConfig.Tracer = combine(tracer, o.tracers)
+	// Leak detection, acquire timeout, live credentials: guard.go. After
+	// combine, so that the acquire timeout's tracer comes last.
+	if err := installGuards(pc, cfg, o); err != nil {
+		return nil, nil, nil, err
+	}
 	return pc, tracer, gate, nil
 }
 

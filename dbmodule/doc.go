@@ -9,8 +9,9 @@
 //
 // # What it provides
 //
-// Module provides config.DB (from config.LoadDB), *pgxpool.Pool (NewPool) and
-// Querier (the pool, as an interface that pgx.Tx and *pgx.Conn satisfy too).
+// Module provides config.DB (from config.LoadDB), *Guard (NewGuard),
+// *pgxpool.Pool (NewPool) and Querier (the pool, as an interface that pgx.Tx
+// and *pgx.Conn satisfy too).
 // It uses the app's *zap.Logger when there is one and never provides one.
 // Nothing is global: two apps in one process have two pools.
 //
@@ -36,6 +37,18 @@
 //
 // Broken connections are the pool's to replace: after a database restart the
 // next acquire connects anew, so the app needs no restart.
+//
+// # Guardrails
+//
+// Off by default, each installing nothing until set: DB_LEAK_THRESHOLD logs
+// once, with the acquiring stack, a connection held longer than it;
+// DB_ACQUIRE_TIMEOUT bounds the wait for a free connection, then returns a
+// *PoolExhaustedError (errors.Is ErrPoolExhausted); DB_PASSWORD_FILE, or a
+// PasswordProvider the app provides with AsPasswordProvider, gives every new
+// connection the current password, and the Querier retries a connect that a
+// rotation's gap refuses. RetireConnections closes connections opened with
+// old credentials at once. The module's *Guard holds them; its Stats are for
+// metrics.
 //
 // # Replacing it in tests
 //

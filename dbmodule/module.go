@@ -10,6 +10,8 @@ import (
 // Module provides the database to an fx app:
 //
 //   - config.DB, read from the process environment by config.LoadDB;
+//   - *Guard, the pool's guardrails (leak detection, acquire timeout, live
+//     credentials), each as config.DB asks, made by NewGuard;
 //   - *pgxpool.Pool, made by NewPool, pinged on start and closed on stop;
 //   - Querier, the pool as a query handle;
 //   - *Transactor, which runs functions in transactions on the Querier.
@@ -20,6 +22,7 @@ import (
 var Module = fx.Module("dbmodule",
 	fx.Provide(
 		config.LoadDB,
+		NewGuard,
 		NewPool,
 		NewQuerier,
 		NewTransactor,

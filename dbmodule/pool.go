@@ -33,6 +33,9 @@ type PoolParams struct {
 	Observers []StatementObserver `group:"dbmodule_statement_observers"`
 	// StartTasks run on start before anything uses the pool; see StartTask.
 	StartTasks []StartTask `group:"dbmodule_start_tasks"`
+	// Guard holds the pool's guardrails (guard.go); without one, the pool
+	// makes its own from Config.
+	Guard *Guard `optional:"true"`
 }
 
 // A StartTask is work that must finish before anything uses the pool, such
@@ -58,7 +61,7 @@ func NewPool(p PoolParams) (*pgxpool.Pool, error) {
 		log = zap.NewNop()
 	}
 	log = log.Named("db")
-	pc, tracer, gate, err := parseConfig(p.Config, options{logger: log, tracers: p.Tracers, observers: p.Observers})
+	pc, tracer, gate, err := parseConfig(p.Config, options{logger: log, tracers: p.Tracers, observers: p.Observers, guard: p.Guard})
 	if err != nil {
 		return nil, err
 	}

@@ -37,5 +37,7 @@ var (
 
 // NewQuerier provides the pool as the app's Querier. The pool itself is the
 // handle, with no wrapper, so a query through Querier costs exactly what it
-// costs through pgxpool.
-func NewQuerier(pool *pgxpool.Pool) Querier { return pool }
+// costs through pgxpool; only when guard takes passwords from
+// DB_PASSWORD_FILE or a PasswordProvider is it wrapped, to ride through a
+// rotation (see handle.go). guard may be nil.
+func NewQuerier(pool *pgxpool.Pool, guard *Guard) Querier { return guardedQuerier(pool, guard) }
