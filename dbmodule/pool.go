@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -87,6 +88,7 @@ func NewPool(p PoolParams) (*pgxpool.Pool, error) {
 				Close(ctx, pool) //nolint:errcheck // the ping error matters more
 				return err
 			}
+			warm(ctx, pool)
 			cc := pool.Config().ConnConfig
 			log.Info("database pool opened", zap.String("host", cc.Host), zap.Uint16("port", cc.Port), zap.String("address", address(cc)), zap.String("database", cc.Database),
 				zap.String("user", cc.User), zap.Int32("max_conns", pool.Config().MaxConns), zap.String("exec_mode", ExecModeName(cc.DefaultQueryExecMode)))
@@ -120,6 +122,34 @@ func NewPool(p PoolParams) (*pgxpool.Pool, error) {
 		},
 	})
 	return pool, nil
+}
+
+// warm opens the connections DB_MIN_CONNS and DB_MIN_IDLE_CONNS ask for,
+// which pgxpool tried to open when the pool was made, and the gate refused:
+// left to pgxpool, they would wait for its next health check, a minute
+// later. A connect that fails is pgxpool's to retry then.
+func warm(ctx context.Context, pool *pgxpool.Pool) {
+	pc := pool.Config()
+	n := int(max(pc.MinConns, pc.MinIdleConns))
+	if n == 0 {
+		return
+	}
+	conns := make(chan *pgxpool.Conn, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if c, err := pool.Acquire(ctx); err == nil {
+				conns <- c
+			}
+		}()
+	}
+	wg.Wait()
+	close(conns)
+	for c := range conns {
+		c.Release()
+	}
 }
 
 // lifecycleToken is reachable only from a pool's lifecycle hooks.
