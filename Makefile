@@ -4,7 +4,7 @@ STATICCHECK_VERSION := v0.8.2
 
 SQLC_VERSION := v1.31.1
 
-.PHONY: run test check build deps generate fuzz bench
+.PHONY: run test check build deps generate fuzz bench bench-test bench-deps
 
 ## run: the service in development mode; on a throwaway local PostgreSQL unless DATABASE_URL or DIRECT_URL is set
 run: deps build
@@ -29,11 +29,19 @@ generate:
 	PATH="$$PATH:$$($(GO) env GOPATH)/bin" sqlc generate
 
 ## bench: the full benchmark against raw pgxpool, database/sql and pgbench (about 35 minutes), into docs/
-# With two CPUs or more, the server gets CPU 1 and the client CPU 0: runs vary less.
-bench: deps build
-	CGO_ENABLED=0 $(GO) build -o bin/cycle/ ./bench/cycle/...
+# The harness is the nested module bench/ (its own go.mod). With two CPUs or
+# more, the server gets CPU 1 and the client CPU 0: runs vary less.
+bench: bench-deps build
+	cd bench && CGO_ENABLED=0 $(GO) build -o ../bin/ ./cmd/dbbench && CGO_ENABLED=0 $(GO) build -o ../bin/cycle/ ./cycle/...
 	@if [ "$$(nproc)" -ge 2 ]; then pin="taskset -c 0"; cpus="-server-cpus 1"; fi; \
-	set -x; $$pin bin/dbbench -out docs -app bin/app -cycle bin/cycle $$cpus
+	set -x; $$pin bin/dbbench -out docs -root . -app bin/app -cycle bin/cycle $$cpus
+
+## bench-test: the nested bench module's go vet, staticcheck, tests, and every benchmark once (CI runs it)
+bench-test: bench-deps
+	cd bench && $(GO) vet ./...
+	$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	cd bench && "$$($(GO) env GOPATH)/bin/staticcheck" ./...
+	cd bench && $(GO) test -count=1 ./... && $(GO) test -count=1 -run '^$$' -bench . -benchtime 1x ./...
 
 ## fuzz: five minutes of fuzzing the config parser and URL handling
 fuzz:
@@ -44,4 +52,8 @@ build:
 	CGO_ENABLED=0 $(GO) build -o bin/ ./cmd/...
 
 deps:
+	@./scripts/ensure-deps
+
+# Only the benchmarks time whole processes with hyperfine.
+bench-deps:
 	@./scripts/ensure-deps hyperfine

@@ -45,7 +45,7 @@ func TestMain(m *testing.M) {
 }
 
 // BenchmarkQueryRow times one goroutine's queries through each Go contender,
-// with allocations: go test -bench QueryRow -benchmem ./bench/
+// with allocations: cd bench && go test -run "^$" -bench QueryRow -benchmem .
 func BenchmarkQueryRow(b *testing.B) {
 	e := testEnv(b)
 	ctx := context.Background()

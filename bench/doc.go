@@ -12,5 +12,7 @@
 // the client's CPU time per query: client and server share the machine's
 // cores, so the client's CPU decides throughput.
 //
+// It is a module of its own (github.com/fxpg/fxpg/bench), so that its
+// drivers, plotting and hyperfine stay out of the library's module graph.
 // cmd/dbbench runs it and writes docs/bench.md and its charts.
 package bench

@@ -16,11 +16,15 @@ func TestMeasureProcesses(t *testing.T) {
 	e := testEnv(t)
 	ctx := context.Background()
 	dir := t.TempDir()
-	build := exec.CommandContext(ctx, "go", "build", "-o", dir+"/", "./bench/cycle/module", "./bench/cycle/service", "./bench/cycle/plain", "./cmd/app")
-	build.Dir = ".."
-	build.Env = append(build.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	// The cycle programs are this module's; the service is the root
+	// module's, built there so that it resolves the root's own go.mod.
+	for _, b := range []struct{ dir, pkg string }{{".", "./cycle/..."}, {"..", "./cmd/app"}} {
+		build := exec.CommandContext(ctx, "go", "build", "-o", dir+"/", b.pkg)
+		build.Dir = b.dir
+		build.Env = append(build.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("go build %s: %v\n%s", b.pkg, err, out)
+		}
 	}
 	dbEnv := []string{"DATABASE_URL=" + e.URL(TCP)}
 

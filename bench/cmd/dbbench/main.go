@@ -1,7 +1,7 @@
 // Command dbbench measures the module against raw pgxpool, database/sql
 // (over pgx and over lib/pq) and pgbench on a throwaway PostgreSQL, and
 // writes bench.md, bench.png and bench.json to -out. `make bench` runs it
-// in full; its flags shrink the run.
+// in full, from the repository's root; its flags shrink the run.
 package main
 
 import (
@@ -37,6 +37,7 @@ func main() {
 	pairs := flag.Int("pairs", 20, "paired runs at each point of each of bench.Pairings; 0 skips them")
 	pairDuration := flag.Duration("pair-duration", time.Second, "length of each paired run")
 	testDB := flag.Bool("testdb", true, "also run the test kit's BenchmarkNewDatabase")
+	root := flag.String("root", ".", "the library module's directory, whose dbmodule/dbtest -testdb benchmarks")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	serverCPUs := flag.String("server-cpus", "", "CPUs for the server and PgBouncer, comma-separated; run dbbench itself on others (taskset)")
 	render := flag.String("render", "", "measure nothing: render this bench.json again into -out")
@@ -62,7 +63,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "dbbench:", err)
 		os.Exit(2)
 	}
-	if err := run(ctx, plan, *out, bench.SetupOptions{Bouncer: *bouncer, ServerCPUs: cpus}, *pairs, *pairDuration, *appBin, *cycleDir, *cycleRuns, *testDB, *cpuProfile); err != nil {
+	if err := run(ctx, plan, *out, bench.SetupOptions{Bouncer: *bouncer, ServerCPUs: cpus}, *pairs, *pairDuration, *appBin, *cycleDir, *cycleRuns, *testDB, *root, *cpuProfile); err != nil {
 		fmt.Fprintln(os.Stderr, "dbbench:", err)
 		os.Exit(1)
 	}
@@ -94,7 +95,7 @@ func planFrom(d time.Duration, rounds int, concurrency, workloads, transports, c
 }
 
 func run(ctx context.Context, plan bench.Plan, out string, setup bench.SetupOptions, pairs int, pairDuration time.Duration,
-	appBin, cycleDir string, cycleRuns int, testDB bool, cpuProfile string) error {
+	appBin, cycleDir string, cycleRuns int, testDB bool, root, cpuProfile string) error {
 	if cpuProfile != "" {
 		f, err := os.Create(cpuProfile)
 		if err != nil {
@@ -151,7 +152,7 @@ func run(ctx context.Context, plan bench.Plan, out string, setup bench.SetupOpti
 		report.RSS = &m
 	}
 	if testDB {
-		if report.TestDB, err = bench.MeasureTestDatabase(ctx, "."); err != nil {
+		if report.TestDB, err = bench.MeasureTestDatabase(ctx, root); err != nil {
 			return err
 		}
 	}
