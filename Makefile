@@ -28,13 +28,15 @@ generate:
 		{ echo "installing sqlc $(SQLC_VERSION) (cgo; about six minutes)"; CGO_ENABLED=1 $(GO) install github.com/sqlc-dev/sqlc/cmd/sqlc@$(SQLC_VERSION); }
 	PATH="$$PATH:$$($(GO) env GOPATH)/bin" sqlc generate
 
-## bench: the full benchmark against raw pgxpool, database/sql and pgbench (about 35 minutes), into docs/
+## bench: the full benchmark against raw pgxpool, database/sql and pgbench (25-80 minutes, by how noisy the machine is), into docs/
 # The harness is the nested module bench/ (its own go.mod). With two CPUs or
 # more, the server gets CPU 1 and the client CPU 0: runs vary less.
+# BENCH_FLAGS shrink a run (bin/dbbench -h); BENCH_OUT sends it elsewhere.
+BENCH_OUT ?= docs
 bench: bench-deps build
 	cd bench && CGO_ENABLED=0 $(GO) build -o ../bin/ ./cmd/dbbench && CGO_ENABLED=0 $(GO) build -o ../bin/cycle/ ./cycle/...
 	@if [ "$$(nproc)" -ge 2 ]; then pin="taskset -c 0"; cpus="-server-cpus 1"; fi; \
-	set -x; $$pin bin/dbbench -out docs -root . -app bin/app -cycle bin/cycle $$cpus
+	set -x; $$pin bin/dbbench -out $(BENCH_OUT) -root . -app bin/app -cycle bin/cycle $$cpus $(BENCH_FLAGS)
 
 ## bench-test: the nested bench module's go vet, staticcheck, tests, and every benchmark once (CI runs it)
 bench-test: bench-deps
