@@ -19,7 +19,7 @@ func WriteChart(path string, plan Plan, samples []Sample) error {
 		return fmt.Errorf("chart: the plan has no transport or no workload")
 	}
 	summaries := Summarise(samples)
-	contenders := presentContenders(samples)
+	cols := columns(samples)
 	rows := make([][]*plot.Plot, len(plan.Transports))
 	for i, t := range plan.Transports {
 		rows[i] = make([]*plot.Plot, len(plan.Workloads))
@@ -35,14 +35,14 @@ func WriteChart(path string, plan Plan, samples []Sample) error {
 			p.Y.Min = 0
 			p.Legend.Top = true
 			var lines []any
-			for _, c := range contenders {
+			for _, c := range cols {
 				var xys plotter.XYs
 				for _, conc := range plan.Concurrency {
-					if s, ok := summaries[Point{t, w.Name, conc}][c]; ok {
+					if s, ok := summaries[Point{t, w.Name, conc}][c.at(conc)]; ok {
 						xys = append(xys, plotter.XY{X: float64(conc), Y: s.Throughput})
 					}
 				}
-				lines = append(lines, c, xys)
+				lines = append(lines, c.title, xys)
 			}
 			if err := plotutil.AddLinePoints(p, lines...); err != nil {
 				return fmt.Errorf("chart: %w", err)

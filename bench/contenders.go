@@ -28,11 +28,40 @@ const (
 	RawPgx    = "pgxpool"    // a raw pgxpool, no tracer
 	PgxStdlib = "pgx-stdlib" // database/sql over pgx's stdlib driver
 	LibPQ     = "lib/pq"     // database/sql over lib/pq
-	PgBench   = "pgbench"    // pgbench -M prepared, C and libpq
+	PgBench   = "pgbench"    // pgbench -M prepared, C and libpq: a client, so a server connection, per goroutine
+	// PgBenchPool is pgbench with as many clients as the pools have
+	// connections, PoolSize, where there are more goroutines than that;
+	// below, it would be pgbench's very run, so it is not run.
+	PgBenchPool = "pgbench-pool"
 )
 
 // Contenders are all of them, in the order runs take them.
-func Contenders() []string { return []string{Module, RawPgx, PgxStdlib, LibPQ, PgBench} }
+func Contenders() []string { return []string{Module, RawPgx, PgxStdlib, LibPQ, PgBench, PgBenchPool} }
+
+// pgbenchClients is how many clients the pgbench contender name runs at
+// concurrency conc, and whether it runs there at all.
+func pgbenchClients(name string, conc int) (int, bool) {
+	if name == PgBenchPool {
+		return PoolSize, conc > PoolSize
+	}
+	return conc, true
+}
+
+// SameConns names the pgbench contender whose server connections match the
+// Go pools' at concurrency conc, the one to compare the Go clients with:
+// pgbench itself up to PoolSize goroutines, PgBenchPool above. pgbench with
+// a connection per goroutine above PoolSize measures pooling (10 server
+// connections against 32 or 64 on the same server CPU), not the client.
+func SameConns(conc int) string {
+	if conc > PoolSize {
+		return PgBenchPool
+	}
+	return PgBench
+}
+
+// isPgbench says whether the contender name is pgbench, which needs no Go
+// client.
+func isPgbench(name string) bool { return name == PgBench || name == PgBenchPool }
 
 // A client runs the workloads through one Go database API.
 type client interface {

@@ -27,17 +27,34 @@ type Sample struct {
 	Mean     time.Duration
 	CPU      time.Duration // the client's user and system time
 	FirstErr string
+
+	// pgbench's runs only: how it ran, and the CPU time of its start and
+	// logins, measured apart and already taken off CPU, along with the
+	// transactions of that measure (CPUOps are those CPU covers).
+	Clients, Threads int
+	Mode             string
+	SetupCPU         time.Duration
+	CPUOps           int64
 }
 
 // Throughput is operations per second.
-func (s Sample) Throughput() float64 { return float64(s.Ops) / s.Elapsed.Seconds() }
+func (s Sample) Throughput() float64 {
+	if s.Elapsed <= 0 {
+		return 0
+	}
+	return float64(s.Ops) / s.Elapsed.Seconds()
+}
 
 // CPUPerOp is the client's CPU time per operation.
 func (s Sample) CPUPerOp() time.Duration {
-	if s.Ops == 0 {
+	ops := s.Ops
+	if s.CPUOps > 0 {
+		ops = s.CPUOps
+	}
+	if ops == 0 {
 		return 0
 	}
-	return s.CPU / time.Duration(s.Ops)
+	return s.CPU / time.Duration(ops)
 }
 
 // An op is one operation of a workload, drawing its arguments from r.

@@ -3,9 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 
 	"github.com/fxpg/fxpg/internal/pgtemp"
@@ -85,20 +83,3 @@ func (e *Env) URL(t Transport) string {
 
 // BouncerURL reaches the server through PgBouncer, over TCP.
 func (e *Env) BouncerURL() string { return e.Bouncer.URL("postgres") }
-
-// pgbenchTarget returns the connection options of pgbench for url.
-func pgbenchTarget(raw string) (args, env []string, err error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return nil, nil, fmt.Errorf("pgbench target: %w", err)
-	}
-	host, port := u.Hostname(), u.Port()
-	if h := u.Query().Get("host"); h != "" {
-		host, port = h, u.Query().Get("port")
-	}
-	args = []string{"-h", host, "-p", port, "-U", u.User.Username(), filepath.Base(u.Path)}
-	if pw, ok := u.User.Password(); ok {
-		env = []string{"PGPASSWORD=" + pw}
-	}
-	return args, env, nil
-}

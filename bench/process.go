@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -59,24 +58,36 @@ func timingOf(times []float64) Timing {
 // CycleBinaries are bench/cycle's three programs, built.
 type CycleBinaries struct{ Module, Service, Plain string }
 
-// cycleRounds is how many rounds MeasureCycle splits its runs into.
-const cycleRounds = 20
+// CycleOptions say how many runs MeasureCycle makes: rounds of RunsPerRound
+// runs of each binary, at least MinRounds, then more until both ratios' 95 %
+// intervals are at most Width of their medians wide, or MaxRounds ran.
+type CycleOptions struct {
+	RunsPerRound, MinRounds, MaxRounds int
+	Width                              float64
+}
 
 // MeasureCycle runs hyperfine (found on PATH) on the three binaries, with
-// env added to their environment: runs of each in all, in cycleRounds
-// rounds, each round after warm-up runs.
-func MeasureCycle(ctx context.Context, bins CycleBinaries, env []string, runs int) (Cycle, error) {
+// env added to their environment, in rounds as opts say, each round after
+// warm-up runs and in an order that rotates from round to round.
+func MeasureCycle(ctx context.Context, bins CycleBinaries, env []string, opts CycleOptions) (Cycle, error) {
+	if opts.RunsPerRound < 1 || opts.MinRounds < 1 || opts.MaxRounds < opts.MinRounds {
+		return Cycle{}, fmt.Errorf("cycle options %+v: want runs per round and rounds ≥ 1, max rounds ≥ min rounds", opts)
+	}
 	hyperfine, err := exec.LookPath("hyperfine")
 	if err != nil {
 		return Cycle{}, fmt.Errorf("hyperfine not found (apt-get install -y hyperfine): %w", err)
 	}
-	perRound := max(1, runs/cycleRounds)
 	names := []string{bins.Module, bins.Service, bins.Plain}
 	all := make(map[string][]float64, len(names))
-	moduleRatios, serviceRatios := make([]float64, 0, cycleRounds), make([]float64, 0, cycleRounds)
-	for round := range cycleRounds {
+	var moduleRatios, serviceRatios []float64
+	narrow := func() bool {
+		m, s := ratioOf(slices.Clone(moduleRatios)), ratioOf(slices.Clone(serviceRatios))
+		return m.Width() >= 0 && m.Width() <= opts.Width && s.Width() >= 0 && s.Width() <= opts.Width
+	}
+	round := 0
+	for ; round < opts.MaxRounds && (round < opts.MinRounds || !narrow()); round++ {
 		order := append(slices.Clone(names[round%len(names):]), names[:round%len(names)]...)
-		times, err := hyperfineTimes(ctx, hyperfine, order, env, perRound)
+		times, err := hyperfineTimes(ctx, hyperfine, order, env, opts.RunsPerRound)
 		if err != nil {
 			return Cycle{}, err
 		}
@@ -90,7 +101,7 @@ func MeasureCycle(ctx context.Context, bins CycleBinaries, env []string, runs in
 	}
 	return Cycle{
 		Module: timingOf(all[bins.Module]), Service: timingOf(all[bins.Service]), Plain: timingOf(all[bins.Plain]),
-		Runs: perRound * cycleRounds, Rounds: cycleRounds,
+		Runs: opts.RunsPerRound * round, Rounds: round,
 		ModuleRatio: ratioOf(moduleRatios), ServiceRatio: ratioOf(serviceRatios),
 	}, nil
 }
@@ -207,27 +218,6 @@ func peakRSS(pid int) (int64, error) {
 		}
 	}
 	return 0, fmt.Errorf("no VmHWM for process %d", pid)
-}
-
-// MeasureTestDatabase runs the test kit's BenchmarkNewDatabase in the module
-// at root and returns its metrics: database-, template- and migrate-, each
-// -p50-ms and -p95-ms.
-func MeasureTestDatabase(ctx context.Context, root string) (map[string]float64, error) {
-	cmd := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-bench", "NewDatabase", "-benchtime", "1x", "./dbmodule/dbtest/")
-	cmd.Dir = root
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return nil, fmt.Errorf("go test -bench NewDatabase: %w\n%s", err, out)
-	}
-	metrics := map[string]float64{}
-	for _, m := range regexp.MustCompile(`([\d.]+) ([a-z]+-p\d+-ms)`).FindAllStringSubmatch(string(out), -1) {
-		v, _ := strconv.ParseFloat(m[1], 64)
-		metrics[m[2]] = v
-	}
-	if len(metrics) == 0 {
-		return nil, fmt.Errorf("no metrics in:\n%s", out)
-	}
-	return metrics, nil
 }
 
 // AllocsPerOp counts the heap allocations of n runs of o on one goroutine.

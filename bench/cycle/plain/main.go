@@ -1,6 +1,6 @@
 // Command plain makes and pings the pool the service would, without fx or
-// anything else, and closes it: the baseline bench/cycle/app is timed
-// against.
+// anything else, and closes it: the baseline that bench/cycle/module and
+// bench/cycle/service are timed against.
 package main
 
 import (
