@@ -54,14 +54,15 @@ const (
 )
 
 // Backoff of connects while they fail: dense at first, as a failover or a
-// restart is over in a second or two and the pool should follow within
-// about a tenth of a second; then exponential, so that a long outage costs
-// the server about one connect a second per pool, and a recovery is seen
+// restart is often over within a second or two and the pool should follow
+// within about a twentieth of a second (a connect every 40-60 ms); then
+// about one a second, so that a long outage costs the server at most about
+// 5 connects a second per pool, averaged over 10 s, and a recovery is seen
 // within a second.
 const (
-	fastDialInterval = 100 * time.Millisecond
-	fastDialPhase    = 2 * time.Second
-	maxDialInterval  = time.Second
+	fastDialInterval = 50 * time.Millisecond
+	fastDialPhase    = 1500 * time.Millisecond
+	slowDialInterval = time.Second
 )
 
 // connGate decides whether the pool may dial: not before the app starts,
@@ -144,14 +145,14 @@ func (g *connGate) admit(now time.Time) error {
 	return nil
 }
 
-// interval is the jittered wait before the next dial after a failure.
+// interval is the jittered wait before the next dial after a failure:
+// fastDialInterval ±20 % in the fast phase, then 80-100 % of
+// slowDialInterval. Jitter spreads the pools of many app instances apart.
 func (g *connGate) interval(now time.Time) time.Duration {
-	d := fastDialInterval
-	if elapsed := now.Sub(g.since); elapsed > fastDialPhase {
-		d = min(maxDialInterval, max(fastDialInterval, elapsed/4))
+	if now.Sub(g.since) < fastDialPhase {
+		return fastDialInterval*4/5 + rand.N(fastDialInterval*2/5+1)
 	}
-	// Jitter spreads the pools of many app instances apart.
-	return d/2 + rand.N(d/2+1)
+	return slowDialInterval*4/5 + rand.N(slowDialInterval/5+1)
 }
 
 // connected records how a connect went: ctx is the connect's own, done
