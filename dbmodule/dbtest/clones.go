@@ -1,0 +1,298 @@
+package dbtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// errClosed is what a request for a database gets after Server.Close.
+var errClosed = errors.New("dbtest: the Server is closed (Main has returned)")
+
+// Bounds of the ready clones (see sizer) and the number of builders, each
+// with an admin connection of its own that it keeps: on 2 cores two builds
+// at a time nearly doubled the throughput of one (two FILE_COPY clones of
+// 7.7 MB in 11.5 ms each against one in 8.6 ms).
+const (
+	minReady = 2
+	maxReady = 8
+	builders = 2
+)
+
+// clones is a pool of clones of one template, built ahead of demand in the
+// background and handed out once each. Released clones are dropped in the
+// background too, on the owner's connection.
+type clones struct {
+	template string
+	strategy string // STRATEGY clause, or ""
+	admin    *pgx.ConnConfig
+	owner    int32
+	size     sizer
+
+	mu       sync.Mutex
+	changed  chan struct{} // closed and replaced on every change, a broadcast
+	closed   bool
+	seq      int
+	ready    []string
+	building int
+	failing  bool // the latest build failed: build only for waiters
+	waiters  []chan taken
+	drops    []string
+	dropErrs []error
+}
+
+type taken struct {
+	name string
+	err  error
+}
+
+func newClones(template, strategy string, admin *pgx.ConnConfig, owner int32) *clones {
+	return &clones{
+		template: template, strategy: strategy, admin: admin, owner: owner,
+		size:    sizer{min: minReady, max: maxReady},
+		changed: make(chan struct{}),
+	}
+}
+
+// broadcast wakes every goroutine waiting for a change; p.mu is held.
+func (p *clones) broadcast() {
+	close(p.changed)
+	p.changed = make(chan struct{})
+}
+
+// take hands out a clone: a ready one at once, else the next one built.
+func (p *clones) take(ctx context.Context) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", fmt.Errorf("wait for a test database: %w", err)
+	}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return "", errClosed
+	}
+	p.size.request(time.Now())
+	if len(p.ready) > 0 {
+		name := p.ready[0]
+		p.ready = p.ready[1:]
+		p.broadcast() // the builders top the pool up
+		p.mu.Unlock()
+		return name, nil
+	}
+	ch := make(chan taken, 1)
+	p.waiters = append(p.waiters, ch)
+	p.broadcast()
+	p.mu.Unlock()
+
+	select {
+	case t := <-ch:
+		return t.name, t.err
+	case <-ctx.Done():
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		for i, w := range p.waiters {
+			if w == ch {
+				p.waiters = append(p.waiters[:i], p.waiters[i+1:]...)
+				return "", fmt.Errorf("wait for a test database: %w", ctx.Err())
+			}
+		}
+		// A clone (or an error) was handed over as ctx ended: drop it.
+		if t := <-ch; t.err == nil {
+			p.drops = append(p.drops, t.name)
+			p.broadcast()
+		}
+		return "", fmt.Errorf("wait for a test database: %w", ctx.Err())
+	}
+}
+
+// release queues a handed-out clone for dropping.
+func (p *clones) release(name string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.drops = append(p.drops, name)
+	p.broadcast()
+}
+
+// job returns the name of the next clone to build, if one is wanted; p.mu
+// is held.
+func (p *clones) job() (string, bool) {
+	if p.closed {
+		return "", false
+	}
+	want := p.size.target() + len(p.waiters)
+	if p.failing {
+		want = len(p.waiters) // retry only for someone who waits
+	}
+	if len(p.ready)+p.building >= want {
+		return "", false
+	}
+	p.building++
+	p.seq++
+	return cloneName(p.owner, os.Getpid(), p.seq), true
+}
+
+// finish records the outcome of building name.
+func (p *clones) finish(name string, took time.Duration, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	defer p.broadcast()
+	p.building--
+	p.failing = err != nil
+	var w chan taken
+	if len(p.waiters) > 0 {
+		w, p.waiters = p.waiters[0], p.waiters[1:]
+	}
+	switch {
+	case err != nil && w != nil:
+		w <- taken{err: err}
+	case err != nil:
+		// Nobody waits; the next request retries and gets the error.
+	case w != nil:
+		p.size.built(took)
+		w <- taken{name: name}
+	case p.closed:
+		p.drops = append(p.drops, name)
+	default:
+		p.size.built(took)
+		p.ready = append(p.ready, name)
+	}
+}
+
+// build runs a builder until ctx ends or the pool closes.
+func (p *clones) build(ctx context.Context) {
+	var conn *pgx.Conn
+	defer func() {
+		if conn != nil {
+			closeOwned(conn)
+		}
+	}()
+	for {
+		p.mu.Lock()
+		name, ok := p.job()
+		closed, changed := p.closed, p.changed
+		p.mu.Unlock()
+		if closed {
+			return
+		}
+		if !ok {
+			select {
+			case <-changed:
+				continue
+			case <-ctx.Done():
+				return
+			}
+		}
+		start := time.Now()
+		var err error
+		if conn == nil || conn.IsClosed() {
+			conn, err = p.connect(ctx)
+		}
+		if err == nil {
+			err = p.create(ctx, conn, name)
+		}
+		p.finish(name, time.Since(start), err)
+	}
+}
+
+// connect opens a builder's connection, which holds the owner's lock.
+func (p *clones) connect(ctx context.Context) (*pgx.Conn, error) {
+	conn, err := pgx.ConnectConfig(ctx, p.admin)
+	if err != nil {
+		return nil, fmt.Errorf("connect to build test databases: %w", err)
+	}
+	if err := holdOwnerLock(ctx, conn, p.owner); err != nil {
+		closeConn(conn)
+		return nil, err
+	}
+	return conn, nil
+}
+
+// create clones the template as name and, unless a test is waiting for
+// it, connects to it once, which builds the relation cache file that the
+// test's first connection would otherwise build (measured: 6.0 ms to
+// connect and ping a new clone, 3.8 ms the second time).
+func (p *clones) create(ctx context.Context, conn *pgx.Conn, name string) error {
+	q := fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s OWNER %s", pgx.Identifier{name}.Sanitize(),
+		pgx.Identifier{p.template}.Sanitize(), pgx.Identifier{roleName}.Sanitize())
+	if p.strategy != "" {
+		q += " STRATEGY " + p.strategy
+	}
+	if _, err := conn.Exec(ctx, q); err != nil {
+		return fmt.Errorf("clone template %s: %w", p.template, err)
+	}
+	p.mu.Lock()
+	waited := len(p.waiters) > 0
+	p.mu.Unlock()
+	if waited {
+		return nil
+	}
+	cc := p.admin.Copy()
+	cc.Database = name
+	warm, err := pgx.ConnectConfig(ctx, cc)
+	if err != nil {
+		// The clone is made; a test will connect to it all the same.
+		return nil
+	}
+	closeConn(warm)
+	return nil
+}
+
+// dropAll runs the dropper on the owner's connection until the pool is
+// closed, its builders have stopped (stopped is closed) and nothing is left
+// to drop, or ctx ends.
+func (p *clones) dropAll(ctx context.Context, conn *pgx.Conn, stopped <-chan struct{}) {
+	for {
+		p.mu.Lock()
+		drops := p.drops
+		p.drops = nil
+		changed := p.changed
+		p.mu.Unlock()
+		for _, name := range drops {
+			if err := dropDatabase(ctx, conn, name); err != nil {
+				p.mu.Lock()
+				p.dropErrs = append(p.dropErrs, err)
+				p.mu.Unlock()
+			}
+		}
+		if len(drops) > 0 {
+			continue
+		}
+		select {
+		case <-stopped:
+			p.mu.Lock()
+			p.drops, p.ready = append(p.drops, p.ready...), nil
+			done := len(p.drops) == 0
+			p.mu.Unlock()
+			if done {
+				return
+			}
+		case <-changed:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// shut closes the pool: waiting requests fail, builders stop after the
+// clone at hand.
+func (p *clones) shut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closed = true
+	for _, w := range p.waiters {
+		w <- taken{err: errClosed}
+	}
+	p.waiters = nil
+	p.broadcast()
+}
+
+// closeConn closes conn within a few seconds, even if the server hangs.
+func closeConn(conn *pgx.Conn) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn.Close(ctx) //nolint:errcheck // closing; the server ends the session either way
+}
