@@ -232,7 +232,7 @@ func TestTraceLoggerAdaptsTracelog(t *testing.T) {
 func TestTracerTellsObservers(t *testing.T) {
 	ctx := context.Background()
 	observer := &countingObserver{}
-	pool, err := dbmodule.Open(ctx, pg.Config(t), dbmodule.WithObservers(observer))
+	pool, err := dbmodule.Open(ctx, pg.Database(t), dbmodule.WithObservers(observer))
 	if err != nil {
 		t.Fatal(err)
 	}

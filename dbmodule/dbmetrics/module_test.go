@@ -35,7 +35,7 @@ func TestModuleExportsTheAppsPool(t *testing.T) {
 	t.Parallel()
 	reg := prometheus.NewPedanticRegistry()
 	var q dbmodule.Querier
-	app := fxtest.New(t, dbmodule.Module, dbmetrics.Module, fx.Replace(pg.Config(t)), withRegisterer(reg), fx.Populate(&q))
+	app := fxtest.New(t, dbmodule.Module, dbmetrics.Module, pg.Module(t), withRegisterer(reg), fx.Populate(&q))
 	app.RequireStart()
 	if _, err := q.Exec(context.Background(), "SELECT 1"); err != nil {
 		t.Fatal(err)
@@ -59,7 +59,7 @@ func TestModuleExportsTheAppsPool(t *testing.T) {
 // Without a Registerer of its own, an app registers with Prometheus's
 // default registry, which promhttp.Handler serves.
 func TestModuleDefaultsToTheDefaultRegisterer(t *testing.T) {
-	app := fxtest.New(t, dbmodule.Module, dbmetrics.Module, fx.Replace(pg.Config(t)))
+	app := fxtest.New(t, dbmodule.Module, dbmetrics.Module, pg.Module(t))
 	app.RequireStart()
 	s := scrape(t, prometheus.DefaultGatherer)
 	if _, ok := s["pgxpool_total_connections"]; !ok {
@@ -74,9 +74,9 @@ func TestModuleDefaultsToTheDefaultRegisterer(t *testing.T) {
 func TestTwoAppsCannotShareARegistry(t *testing.T) {
 	t.Parallel()
 	reg := prometheus.NewRegistry()
-	first := fxtest.New(t, dbmodule.Module, dbmetrics.Module, fx.Replace(pg.Config(t)), withRegisterer(reg))
+	first := fxtest.New(t, dbmodule.Module, dbmetrics.Module, pg.Module(t), withRegisterer(reg))
 	defer first.RequireStart().RequireStop()
-	second := fx.New(dbmodule.Module, dbmetrics.Module, fx.Replace(pg.Config(t)), withRegisterer(reg), fx.NopLogger)
+	second := fx.New(dbmodule.Module, dbmetrics.Module, pg.Module(t), withRegisterer(reg), fx.NopLogger)
 	if err := second.Err(); err == nil || !strings.Contains(err.Error(), "prometheus.Registry of its own") {
 		t.Errorf("second app on one registry: %v; want an error that says what to do", err)
 	}
