@@ -48,8 +48,11 @@
 //
 // Databases, not servers, isolate tests: tests that each use their own
 // database can run in parallel, and test binaries of several packages
-// (go test ./...) can share one TEST_DATABASE_URL server, which must be
-// PostgreSQL 13 or later and allow the URL's user to create roles and
-// databases (a superuser). The postgres database that URL returns is shared
-// by all of them: never keep a test's data there.
+// (go test ./...) can share one TEST_DATABASE_URL server. It must be
+// PostgreSQL 13 or later; the URL's user must be a superuser, and the kit's
+// role, dbtest, must be able to log in with its password over the URL's
+// route (pg_hba.conf's md5 or scram-sha-256; its password, derived from the
+// superuser's, is stored as a SCRAM verifier). Such a server is used as it
+// is configured. The postgres database that URL returns is shared by all of
+// them: never keep a test's data there.
 package dbtest

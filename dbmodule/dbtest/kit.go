@@ -100,7 +100,7 @@ func newKit(ctx context.Context, kc kitConfig) (_ *kit, err error) {
 	// only bounds the setup; close ends it.
 	bg, cancel := context.WithCancel(context.Background())
 	k.cancel = cancel
-	for range builders {
+	for range busyBuilds {
 		k.builders.Add(1)
 		go func() {
 			defer k.builders.Done()

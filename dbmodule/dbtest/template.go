@@ -73,7 +73,7 @@ func ensureTemplate(ctx context.Context, conn *pgx.Conn, spec templateSpec) (err
 		return fmt.Errorf("create template %s: %w", spec.name, err)
 	}
 	if err := buildTemplate(ctx, spec); err != nil {
-		return fmt.Errorf("build template %s (left for a look until the next run): %w", spec.name, err)
+		return fmt.Errorf("build template %s (left unfinished for a look; the next try builds it again): %w", spec.name, err)
 	}
 	if err := waitUnused(ctx, conn, spec.name); err != nil {
 		return err
