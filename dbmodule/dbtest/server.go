@@ -68,7 +68,7 @@ func (s *Server) URL(t testing.TB) string {
 	t.Helper()
 	url, err := s.Start()
 	if err != nil {
-		t.Fatalf("start test PostgreSQL (set TEST_DATABASE_URL to use your own): %v", err)
+		t.Fatalf("dbtest: %v", err)
 	}
 	return url
 }
@@ -82,7 +82,7 @@ func (s *Server) Start() (string, error) {
 			// Checked now, with an error that names the variable and hides
 			// the password, rather than at the first connect.
 			if _, err := dbmodule.MigrationConnConfig(config.DB{URL: u}); err != nil {
-				s.err = fmt.Errorf("TEST_DATABASE_URL: %w", err)
+				s.err = testURLError(err)
 				return
 			}
 			s.url = u
@@ -100,9 +100,11 @@ func (s *Server) Start() (string, error) {
 			// md5 2.9 ms). The superuser keeps SCRAM over TCP.
 			HBA: []string{"host all " + roleName + " 127.0.0.1/32 trust"},
 		})
-		if s.err == nil {
-			s.url = s.srv.URL("postgres")
+		if s.err != nil {
+			s.err = fmt.Errorf("start test PostgreSQL (set TEST_DATABASE_URL to use your own): %w", s.err)
+			return
 		}
+		s.url = s.srv.URL("postgres")
 	})
 	return s.url, s.err
 }
@@ -180,7 +182,7 @@ func (s *Server) newKit(ctx context.Context) (*kit, error) {
 	}
 	adminURL, err := s.Start()
 	if err != nil {
-		return nil, fmt.Errorf("start test PostgreSQL (set TEST_DATABASE_URL to use your own): %w", err)
+		return nil, fmt.Errorf("dbtest: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, setupTimeout)
 	defer cancel()
@@ -194,7 +196,7 @@ func (s *Server) newKit(ctx context.Context) (*kit, error) {
 		superPassword = s.srv.Password()
 	} else {
 		if kc.admin, err = dbmodule.MigrationConnConfig(config.DB{URL: adminURL}); err != nil {
-			return nil, fmt.Errorf("TEST_DATABASE_URL: %w", err)
+			return nil, testURLError(err)
 		}
 		superPassword = kc.admin.Password
 	}
@@ -205,4 +207,14 @@ func (s *Server) newKit(ctx context.Context) (*kit, error) {
 		return nil, fmt.Errorf("dbtest: set up test databases: %w", err)
 	}
 	return k, nil
+}
+
+// testURLError says what is wrong with TEST_DATABASE_URL, as config says it
+// of DATABASE_URL, which the URL is checked as.
+func testURLError(err error) error {
+	var ve *config.VarError
+	if errors.As(err, &ve) {
+		return &config.VarError{Var: "TEST_DATABASE_URL", Err: ve.Err}
+	}
+	return fmt.Errorf("TEST_DATABASE_URL: %w", err)
 }

@@ -2,6 +2,7 @@ package dbtest_test
 
 import (
 	"context"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -94,5 +95,34 @@ func TestSCRAMVerifierLogsIn(t *testing.T) {
 	}
 	if err := login("s3cret-for-scram"); err != nil {
 		t.Errorf("login with the verifier's password: %v", err)
+	}
+}
+
+// Errors about the server's URL never show its password, however awkward.
+func TestErrorsHideThePassword(t *testing.T) {
+	const password = "S3cr@t:p/w%d é"
+	encoded := url.UserPassword("postgres", password).String()
+	for name, raw := range map[string]string{
+		"nothing listens": "postgres://" + encoded + "@" + dbtest.ClosedAddr(t) + "/postgres?sslmode=disable&connect_timeout=2",
+		"not encoded":     "postgres://postgres:" + password + "@127.0.0.1:1/postgres",
+		"bad port":        "postgres://" + encoded + "@127.0.0.1:99999/postgres",
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Setenv("TEST_DATABASE_URL", raw)
+			var s dbtest.Server
+			defer s.Close()
+			_, _, err := s.NewDatabase(context.Background())
+			if err == nil {
+				t.Fatal("NewDatabase succeeded")
+			}
+			for _, secret := range []string{password, url.QueryEscape(password), strings.Split(encoded, ":")[1], "S3cr", "p/w"} {
+				if strings.Contains(err.Error(), secret) {
+					t.Errorf("error %q shows the password (%q)", err, secret)
+				}
+			}
+			if name != "nothing listens" && (!strings.HasPrefix(err.Error(), "dbtest: TEST_DATABASE_URL: ") || strings.Contains(err.Error(), " DATABASE_URL")) {
+				t.Errorf("error %q does not name TEST_DATABASE_URL alone", err)
+			}
+		})
 	}
 }
