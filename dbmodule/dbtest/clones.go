@@ -114,14 +114,6 @@ func (p *clones) take(ctx context.Context) (string, error) {
 	}
 }
 
-// release queues a handed-out clone for dropping.
-func (p *clones) release(name string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.drops = append(p.drops, name)
-	p.broadcast()
-}
-
 // job returns the name of the next clone to build, if one is wanted; p.mu
 // is held.
 func (p *clones) job() (string, bool) {
@@ -170,157 +162,6 @@ func (p *clones) finish(name string, took time.Duration, err error) {
 	}
 }
 
-// build runs a builder until ctx ends or the pool closes. A builder with
-// no clone to build helps the dropper with a backlog.
-func (p *clones) build(ctx context.Context) {
-	var conn *pgx.Conn
-	defer func() {
-		if conn != nil {
-			closeOwned(conn)
-		}
-	}()
-	for {
-		p.mu.Lock()
-		name, ok := p.job()
-		var drop string
-		if !ok {
-			drop = p.dropJob()
-		}
-		closed, changed := p.closed, p.changed
-		p.mu.Unlock()
-		if closed {
-			return
-		}
-		if !ok && drop == "" {
-			select {
-			case <-changed:
-				continue
-			case <-ctx.Done():
-				return
-			}
-		}
-		start := time.Now()
-		var err error
-		if conn == nil || conn.IsClosed() {
-			conn, err = p.connect(ctx)
-		}
-		if drop != "" {
-			if err == nil {
-				err = dropDatabase(ctx, conn, drop)
-			}
-			if err != nil {
-				p.dropFailed(err)
-			}
-			continue
-		}
-		if err == nil {
-			err = p.create(ctx, conn, name)
-		}
-		p.finish(name, time.Since(start), err)
-	}
-}
-
-// dropJob returns a clone for an idle builder to drop while the dropper is
-// busy with another; p.mu is held. DROP DATABASE waits for a checkpoint
-// (PostgreSQL 13 to 15, at least), which drops at the same time share: on a
-// server with fsync on, one drop took 0.2 to 5 s here, under load.
-func (p *clones) dropJob() string {
-	if p.closed || len(p.drops) == 0 || !p.dropperBusy {
-		return "" // once closed, the dropper drops the rest
-	}
-	name := p.drops[0]
-	p.drops = p.drops[1:]
-	return name
-}
-
-// dropFailed records a drop's error, for Close to report.
-func (p *clones) dropFailed(err error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.dropErrs = append(p.dropErrs, err)
-}
-
-// connect opens a builder's connection, which holds the owner's lock.
-func (p *clones) connect(ctx context.Context) (*pgx.Conn, error) {
-	conn, err := pgx.ConnectConfig(ctx, p.admin)
-	if err != nil {
-		return nil, fmt.Errorf("connect to build test databases: %w", err)
-	}
-	if err := holdOwnerLock(ctx, conn, p.owner); err != nil {
-		closeConn(conn)
-		return nil, err
-	}
-	return conn, nil
-}
-
-// create clones the template as name and, unless a test is waiting for
-// it, connects to it once, which builds the relation cache file that the
-// test's first connection would otherwise build (measured: 6.0 ms to
-// connect and ping a new clone, 3.8 ms the second time).
-func (p *clones) create(ctx context.Context, conn *pgx.Conn, name string) error {
-	q := fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s OWNER %s", pgx.Identifier{name}.Sanitize(),
-		pgx.Identifier{p.template}.Sanitize(), pgx.Identifier{roleName}.Sanitize())
-	if p.strategy != "" {
-		q += " STRATEGY " + p.strategy
-	}
-	if _, err := conn.Exec(ctx, q); err != nil {
-		return fmt.Errorf("clone template %s: %w", p.template, err)
-	}
-	p.mu.Lock()
-	waited := len(p.waiters) > 0
-	p.mu.Unlock()
-	if waited {
-		return nil
-	}
-	cc := p.admin.Copy()
-	cc.Database = name
-	warm, err := pgx.ConnectConfig(ctx, cc)
-	if err != nil {
-		// The clone is made; a test will connect to it all the same.
-		return nil
-	}
-	closeConn(warm)
-	return nil
-}
-
-// dropAll runs the dropper on the owner's connection until the pool is
-// closed, its builders have stopped (stopped is closed) and nothing is left
-// to drop, or ctx ends.
-func (p *clones) dropAll(ctx context.Context, conn *pgx.Conn, stopped <-chan struct{}) {
-	for {
-		p.mu.Lock()
-		var name string
-		if len(p.drops) > 0 {
-			name, p.drops = p.drops[0], p.drops[1:]
-		}
-		p.dropperBusy = name != ""
-		changed := p.changed
-		if p.dropperBusy && len(p.drops) > 0 {
-			p.broadcast() // a builder may help with the rest
-		}
-		p.mu.Unlock()
-		if name != "" {
-			if err := dropDatabase(ctx, conn, name); err != nil {
-				p.dropFailed(err)
-			}
-			continue
-		}
-		select {
-		case <-stopped:
-			p.mu.Lock()
-			p.drops, p.ready = append(p.drops, p.ready...), nil
-			done := len(p.drops) == 0
-			p.mu.Unlock()
-			if done {
-				return
-			}
-		case <-changed:
-		case <-ctx.Done():
-			return
-		}
-	}
-}
-
 // shut closes the pool: waiting requests fail, builders stop after the
 // clone at hand.
 func (p *clones) shut() {
@@ -332,11 +173,4 @@ func (p *clones) shut() {
 	}
 	p.waiters = nil
 	p.broadcast()
-}
-
-// closeConn closes conn within a few seconds, even if the server hangs.
-func closeConn(conn *pgx.Conn) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	conn.Close(ctx) //nolint:errcheck // closing; the server ends the session either way
 }
