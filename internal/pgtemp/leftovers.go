@@ -99,14 +99,32 @@ func sweepLeftovers() {
 			continue
 		}
 		if child, ok := readMark(filepath.Join(dir, childMark)); ok && child.alive() {
-			// Children run in a process group of their own (see owner.command),
-			// whose id is the child's pid: this takes its backends too.
-			syscall.Kill(-child.pid, syscall.SIGKILL) //nolint:errcheck // best effort
-			deadline := time.Now().Add(10 * time.Second)
-			for groupAlive(child.pid) && time.Now().Before(deadline) {
-				time.Sleep(5 * time.Millisecond)
-			}
+			stop(child.pid)
 		}
 		os.RemoveAll(dir) //nolint:errcheck // best effort
 	}
+}
+
+// stop ends a left-over child and its process group. SIGQUIT first: a
+// postmaster shuts down at once but still removes its dynamic shared memory
+// segments (/dev/shm/PostgreSQL.*), which SIGKILL would leave behind, two
+// per server. Then SIGKILL for whatever remains of the group, whose id is
+// the child's pid (see owner.command).
+func stop(pid int) {
+	gone := func(d time.Duration) bool {
+		deadline := time.Now().Add(d)
+		for groupAlive(pid) {
+			if time.Now().After(deadline) {
+				return false
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		return true
+	}
+	syscall.Kill(pid, syscall.SIGQUIT) //nolint:errcheck // best effort
+	if gone(5 * time.Second) {
+		return
+	}
+	syscall.Kill(-pid, syscall.SIGKILL) //nolint:errcheck // best effort
+	gone(10 * time.Second)
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -67,6 +68,7 @@ func TestServerOfADeadOwnerIsSwept(t *testing.T) {
 	if !running(pid) {
 		t.Fatalf("the orphaned postmaster %d is not running", pid)
 	}
+	segments := sharedMemoryOf(t, pid)
 
 	srv, err := pgtemp.Start(context.Background(), pgtemp.Options{}) // sweeps
 	if err != nil {
@@ -83,6 +85,31 @@ func TestServerOfADeadOwnerIsSwept(t *testing.T) {
 	if _, err := os.Stat(srv.Dir()); err != nil {
 		t.Errorf("the live server's directory: %v", err)
 	}
+	for _, seg := range segments {
+		if _, err := os.Stat(seg); !os.IsNotExist(err) {
+			t.Errorf("the dead owner's server left its shared memory segment %s (%v)", seg, err)
+		}
+	}
+}
+
+// sharedMemoryOf lists the dynamic shared memory segments in /dev/shm that
+// process pid maps.
+func sharedMemoryOf(t *testing.T, pid int) []string {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/maps", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var segs []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 6 && strings.HasPrefix(f[5], "/dev/shm/PostgreSQL.") && !slices.Contains(segs, f[5]) {
+			segs = append(segs, f[5])
+		}
+	}
+	if len(segs) == 0 {
+		t.Fatalf("postmaster %d maps no /dev/shm/PostgreSQL.* segment: %s", pid, b)
+	}
+	return segs
 }
 
 func TestHBALinesComeFirst(t *testing.T) {
