@@ -20,6 +20,7 @@ test: deps-all
 ## test-root: the root module's tests alone: all a user of the library runs; needs only Go and PostgreSQL
 test-root: deps
 	$(GO) test -race -count=1 ./...
+	cd dbmodule/dbtest/pgtestdbmigrator && $(GO) test -race -count=1 ./...
 
 ## check: formatting, go vet and staticcheck
 check:

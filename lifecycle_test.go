@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/puddle/v2"
@@ -101,7 +102,7 @@ func TestServiceStartsServesAndStops(t *testing.T) {
 		pool *pgxpool.Pool
 		q    dbmodule.Querier
 	)
-	s := startService(t, fx.Replace(pg.Config(t)), fx.Populate(&pool, &q))
+	s := startService(t, pg.Module(t), fx.Populate(&pool, &q))
 	if code, body := s.get(t, "/healthz"); code != http.StatusOK || body != "ok\n" {
 		t.Errorf("/healthz = %d %q", code, body)
 	}
@@ -161,11 +162,16 @@ func TestServiceFailsFastWhenDatabaseIsDown(t *testing.T) {
 func TestReplacedConfigIgnoresTheEnvironment(t *testing.T) {
 	t.Setenv("DATABASE_URL", "postgres://nobody:nothing@127.0.0.1:1/nowhere")
 	var q dbmodule.Querier
-	s := startService(t, fx.Replace(pg.Config(t)), fx.Populate(&q))
+	cfg := pg.Database(t)
+	want, err := pgx.ParseConfig(cfg.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := startService(t, fx.Replace(cfg), fx.Populate(&q))
 	defer s.stop(t)
 	var db string
-	if err := q.QueryRow(context.Background(), "SELECT current_database()").Scan(&db); err != nil || db != "postgres" {
-		t.Errorf("current_database() = %q, %v; want the replaced config's database", db, err)
+	if err := q.QueryRow(context.Background(), "SELECT current_database()").Scan(&db); err != nil || db != want.Database {
+		t.Errorf("current_database() = %q, %v; want the replaced config's database %q", db, err, want.Database)
 	}
 }
 
@@ -226,8 +232,8 @@ func TestFakeQuerierNeedsNoDatabase(t *testing.T) {
 
 func TestTwoServicesHaveTheirOwnPools(t *testing.T) {
 	var pool1, pool2 *pgxpool.Pool
-	s1 := startService(t, fx.Replace(pg.Config(t)), fx.Populate(&pool1))
-	s2 := startService(t, fx.Replace(pg.Config(t)), fx.Populate(&pool2))
+	s1 := startService(t, pg.Module(t), fx.Populate(&pool1))
+	s2 := startService(t, pg.Module(t), fx.Populate(&pool2))
 	defer s2.stop(t)
 	if pool1 == pool2 {
 		t.Fatal("two apps share one pool")

@@ -106,7 +106,7 @@ func value(families map[string]*dto.MetricFamily, name string, labels ...string)
 
 func TestMetricsFollowTheDatabase(t *testing.T) {
 	var q dbmodule.Querier
-	srv := start(t, fx.Replace(pg.Config(t)), fx.Populate(&q))
+	srv := start(t, pg.Module(t), fx.Populate(&q))
 	ctx := context.Background()
 
 	const (
@@ -198,7 +198,7 @@ func TestMetricsWithAFakeQuerier(t *testing.T) {
 // An app that brings its own registry gets the database's metrics there.
 func TestMetricsRegistryCanBeReplaced(t *testing.T) {
 	own := prometheus.NewRegistry()
-	start(t, fx.Replace(pg.Config(t)), fx.Replace(own))
+	start(t, pg.Module(t), fx.Replace(own))
 	families, err := own.Gather()
 	if err != nil {
 		t.Fatal(err)

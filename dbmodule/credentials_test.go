@@ -397,7 +397,7 @@ func TestQuerierIsThePoolWithStaticCredentials(t *testing.T) {
 		q    dbmodule.Querier
 		pool *pgxpool.Pool
 	)
-	app := fxtest.New(t, dbmodule.Module, fx.Replace(pg.Config(t)), fx.Populate(&q, &pool))
+	app := fxtest.New(t, dbmodule.Module, pg.Module(t), fx.Populate(&q, &pool))
 	app.RequireStart()
 	defer app.RequireStop()
 	if q != dbmodule.Querier(pool) {

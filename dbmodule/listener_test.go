@@ -844,7 +844,7 @@ func TestListenerStopIsBoundedByItsContext(t *testing.T) {
 // the module but no subscriber, nothing connects.
 func TestListenerModuleConnectsOnlyWhenAsked(t *testing.T) {
 	log, logs := observed()
-	app := fxtest.New(t, dbmodule.Module, dbmodule.ListenerModule, fx.Replace(pg.Config(t)), fx.Supply(log),
+	app := fxtest.New(t, dbmodule.Module, dbmodule.ListenerModule, pg.Module(t), fx.Supply(log),
 		fx.Invoke(func(dbmodule.Querier) {}))
 	app.RequireStart()
 	app.RequireStop()
@@ -857,7 +857,7 @@ func TestListenerModuleConnectsOnlyWhenAsked(t *testing.T) {
 // use it whenever they run.
 func TestListenerStartsAfterThePool(t *testing.T) {
 	log, logs := observed()
-	app := fxtest.New(t, dbmodule.Module, dbmodule.ListenerModule, fx.Replace(pg.Config(t)), fx.Supply(log),
+	app := fxtest.New(t, dbmodule.Module, dbmodule.ListenerModule, pg.Module(t), fx.Supply(log),
 		// fx builds these in order: the listener first, unless it asks for the pool.
 		fx.Invoke(func(dbmodule.Notifications, dbmodule.Querier) {}))
 	app.RequireStart()

@@ -51,9 +51,10 @@ func TestModuleLifecycle(t *testing.T) {
 		pool *pgxpool.Pool
 		q    dbmodule.Querier
 	)
+	db := pg.Database(t)
 	app := fxtest.New(t,
 		dbmodule.Module,
-		fx.Replace(pg.Config(t)),
+		fx.Replace(db),
 		fx.Supply(log),
 		fx.Populate(&pool, &q),
 	)
@@ -90,7 +91,7 @@ func TestModuleLifecycle(t *testing.T) {
 	if n := logs.FilterMessage("database pool closed").Len(); n != 1 {
 		t.Errorf("want one 'database pool closed' entry, got %d", n)
 	}
-	assertNoSecret(t, logs, pg.Config(t).URL)
+	assertNoSecret(t, logs, db.URL)
 }
 
 // assertNoSecret fails if any log entry carries the password of url.
@@ -113,7 +114,7 @@ func assertNoSecret(t *testing.T, logs *observer.ObservedLogs, raw string) {
 
 func TestModuleWorksWithoutLogger(t *testing.T) {
 	var q dbmodule.Querier
-	app := fxtest.New(t, dbmodule.Module, fx.Replace(pg.Config(t)), fx.Populate(&q))
+	app := fxtest.New(t, dbmodule.Module, pg.Module(t), fx.Populate(&q))
 	app.RequireStart()
 	defer app.RequireStop()
 	if _, err := q.Exec(context.Background(), "SELECT 1"); err != nil {
@@ -281,7 +282,7 @@ func TestWrongPasswordIsNotEchoed(t *testing.T) {
 func TestStopLetsQueriesInFlightFinish(t *testing.T) {
 	var q dbmodule.Querier
 	var pool *pgxpool.Pool
-	app := fxtest.New(t, dbmodule.Module, fx.Replace(pg.Config(t)), fx.Populate(&q, &pool))
+	app := fxtest.New(t, dbmodule.Module, pg.Module(t), fx.Populate(&q, &pool))
 	app.RequireStart()
 
 	done := make(chan error, 1)
@@ -312,7 +313,7 @@ func TestStopLetsQueriesInFlightFinish(t *testing.T) {
 func TestStopReturnsWhenRowsAreLeaked(t *testing.T) {
 	var q dbmodule.Querier
 	log, logs := observed()
-	app := fx.New(dbmodule.Module, fx.Replace(pg.Config(t)), fx.NopLogger, fx.Supply(log), fx.Populate(&q))
+	app := fx.New(dbmodule.Module, pg.Module(t), fx.NopLogger, fx.Supply(log), fx.Populate(&q))
 	if err := app.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -335,7 +336,7 @@ func TestStopReturnsWhenRowsAreLeaked(t *testing.T) {
 
 func TestOpenAndCloseWithoutFx(t *testing.T) {
 	ctx := context.Background()
-	pool, err := dbmodule.Open(ctx, pg.Config(t))
+	pool, err := dbmodule.Open(ctx, pg.Database(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -356,7 +357,7 @@ func TestExtraTracersJoinThroughTheGroup(t *testing.T) {
 	var q dbmodule.Querier
 	app := fxtest.New(t,
 		dbmodule.Module,
-		fx.Replace(pg.Config(t)),
+		pg.Module(t),
 		fx.Provide(dbmodule.AsTracer(func() *countingTracer { return tracer })),
 		fx.Populate(&q),
 	)

@@ -216,7 +216,7 @@ func TestModulePoolAddsNoAllocations(t *testing.T) {
 func TestTracerTellsObservers(t *testing.T) {
 	ctx := context.Background()
 	observer := &countingObserver{}
-	pool, err := dbmodule.Open(ctx, pg.Config(t), dbmodule.WithObservers(observer))
+	pool, err := dbmodule.Open(ctx, pg.Database(t), dbmodule.WithObservers(observer))
 	if err != nil {
 		t.Fatal(err)
 	}

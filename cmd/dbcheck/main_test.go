@@ -43,6 +43,15 @@ func passwordOf(t *testing.T, raw string) string {
 	return p
 }
 
+func userOf(t *testing.T, raw string) string {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.User.Username()
+}
+
 func TestHealthyDatabase(t *testing.T) {
 	bin := cmdtest.Build(t, "dbcheck")
 	db := pg.Database(t)
@@ -71,7 +80,7 @@ func TestHealthyDatabase(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &r); err != nil {
 		t.Fatalf("--json output does not parse: %v", err)
 	}
-	if !r.Healthy || r.Server.VersionNum == 0 || r.Target.User != "pgtdbuser" || r.Timing.RoundTrips == 0 || r.Headroom.PoolMaxConns != 4 ||
+	if !r.Healthy || r.Server.VersionNum == 0 || r.Target.User != userOf(t, db.URL) || r.Timing.RoundTrips == 0 || r.Headroom.PoolMaxConns != 4 ||
 		r.Migrations.Version != 2 || len(r.Migrations.Pending) != 0 {
 		t.Errorf("report = %+v", r)
 	}

@@ -52,7 +52,7 @@ func TestModuleExportsTheAppsPool(t *testing.T) {
 	t.Parallel()
 	reg := prometheus.NewPedanticRegistry()
 	var q dbmodule.Querier
-	app := fxtest.New(t, dbmodule.Module, dbmetrics.Module, fx.Replace(pg.Config(t)), withRegisterer(reg), fx.Populate(&q))
+	app := fxtest.New(t, dbmodule.Module, dbmetrics.Module, pg.Module(t), withRegisterer(reg), fx.Populate(&q))
 	app.RequireStart()
 	if _, err := q.Exec(context.Background(), "SELECT 1"); err != nil {
 		t.Fatal(err)
@@ -79,7 +79,7 @@ func TestModuleExportsThePoolBehindADecoratedQuerier(t *testing.T) {
 	t.Parallel()
 	reg := prometheus.NewPedanticRegistry()
 	var q dbmodule.Querier
-	app := fxtest.New(t, dbmodule.Module, dbmetrics.Module, fx.Replace(pg.Config(t)), withRegisterer(reg),
+	app := fxtest.New(t, dbmodule.Module, dbmetrics.Module, pg.Module(t), withRegisterer(reg),
 		fx.Decorate(func(q dbmodule.Querier) dbmodule.Querier { return wrappedQuerier{q} }), fx.Populate(&q))
 	app.RequireStart()
 	defer app.RequireStop()
@@ -98,7 +98,7 @@ type wrappedQuerier struct{ dbmodule.Querier }
 // does not start.
 func TestModuleNeedsARegisterer(t *testing.T) {
 	t.Parallel()
-	app := fx.New(dbmodule.Module, dbmetrics.Module, fx.Replace(pg.Config(t)), fx.NopLogger, fx.Invoke(func(dbmodule.Querier) {}))
+	app := fx.New(dbmodule.Module, dbmetrics.Module, pg.Module(t), fx.NopLogger, fx.Invoke(func(dbmodule.Querier) {}))
 	if err := app.Err(); !errors.Is(err, dbmetrics.ErrNoRegisterer) || !strings.Contains(err.Error(), "prometheus.Registerer") {
 		t.Errorf("app without a Registerer: %v; want ErrNoRegisterer", err)
 	}
@@ -111,9 +111,9 @@ func TestTwoAppsCannotShareARegistry(t *testing.T) {
 	t.Parallel()
 	reg := prometheus.NewRegistry()
 	usePool := fx.Invoke(func(dbmodule.Querier) {})
-	first := fxtest.New(t, dbmodule.Module, dbmetrics.Module, fx.Replace(pg.Config(t)), withRegisterer(reg), usePool)
+	first := fxtest.New(t, dbmodule.Module, dbmetrics.Module, pg.Module(t), withRegisterer(reg), usePool)
 	defer first.RequireStart().RequireStop()
-	second := fx.New(dbmodule.Module, dbmetrics.Module, fx.Replace(pg.Config(t)), withRegisterer(reg), usePool, fx.NopLogger)
+	second := fx.New(dbmodule.Module, dbmetrics.Module, pg.Module(t), withRegisterer(reg), usePool, fx.NopLogger)
 	if err := second.Err(); err == nil || !strings.Contains(err.Error(), "prometheus.Registry of its own") {
 		t.Errorf("second app on one registry: %v; want an error that says what to do", err)
 	}
@@ -147,7 +147,7 @@ func TestModuleOutOfPlaceFailsStart(t *testing.T) {
 	t.Parallel()
 	reg := prometheus.NewRegistry()
 	var pool *pgxpool.Pool
-	app := fx.New(dbmodule.Module, fx.Module("observability", dbmetrics.Module), fx.Replace(pg.Config(t)), withRegisterer(reg),
+	app := fx.New(dbmodule.Module, fx.Module("observability", dbmetrics.Module), pg.Module(t), withRegisterer(reg),
 		fx.NopLogger, fx.Populate(&pool))
 	err := app.Start(context.Background())
 	if pool != nil {
@@ -163,7 +163,7 @@ func TestModuleOutOfPlaceFailsStart(t *testing.T) {
 func TestModuleBesideDBModuleInAModule(t *testing.T) {
 	t.Parallel()
 	reg := prometheus.NewRegistry()
-	app := fxtest.New(t, fx.Module("database", dbmodule.Module, dbmetrics.Module), fx.Replace(pg.Config(t)), withRegisterer(reg),
+	app := fxtest.New(t, fx.Module("database", dbmodule.Module, dbmetrics.Module), pg.Module(t), withRegisterer(reg),
 		fx.Invoke(func(dbmodule.Querier) {}))
 	app.RequireStart()
 	defer app.RequireStop()

@@ -2,54 +2,53 @@ package dbtest
 
 import (
 	"context"
-	"crypto/sha256"
-	"database/sql"
-	"encoding/hex"
-	"io/fs"
-	"net/url"
+	"fmt"
 	"testing"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver pgtestdb connects with
-	"github.com/peterldowns/pgtestdb"
 	"go.uber.org/fx"
-	"go.uber.org/zap/zaptest"
 
 	"github.com/fxpg/fxpg/config"
-	"github.com/fxpg/fxpg/dbmodule"
-	"github.com/fxpg/fxpg/dbmodule/migrate"
 )
 
-// Database returns settings for a database of the test's own, cloned from a
-// template database that has every migration in s.Migrations applied. The
-// template is built once per migration set and server, and reused; cloning
-// it is a CREATE DATABASE ... TEMPLATE. The database is dropped when the test
-// passes and kept, for a look, when it fails. Tests that each use their own
-// database can run in parallel.
+// Bounds of starting the server and building the template, and of a
+// test's wait for its database (which may include those).
+const (
+	setupTimeout = 2 * time.Minute
+	waitTimeout  = 2 * time.Minute
+)
+
+// Database returns settings for a database of the test's own, a clone of a
+// template that holds the Server's schema. The template is built once per
+// schema and server; clones are prepared in the background ahead of demand,
+// so a test usually gets one at once. Each database is handed out once,
+// owned by an unprivileged role, as an app's would be; it is dropped after
+// the test passes and kept, and named in the test's log, when it fails.
+// Tests that each use their own database can run in parallel.
 //
-// The database belongs to an unprivileged role, as an app's would; the
-// server's URL (TEST_DATABASE_URL when set) must allow creating roles and
-// databases.
+// The server's superuser URL (TEST_DATABASE_URL when set) must allow
+// creating roles and databases.
 func (s *Server) Database(t testing.TB) config.DB {
 	t.Helper()
-	base, err := url.Parse(s.URL(t))
+	ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
+	defer cancel()
+	k, name, err := s.take(ctx)
 	if err != nil {
-		t.Fatalf("dbtest: server URL: %v", dbmodule.RedactError(err, s.URL(t)))
+		t.Fatal(err)
 	}
-	password, _ := base.User.Password()
-	start := time.Now()
-	db := pgtestdb.Custom(t, pgtestdb.Config{
-		DriverName:                "pgx",
-		Host:                      base.Hostname(),
-		Port:                      base.Port(),
-		User:                      base.User.Username(),
-		Password:                  password,
-		Database:                  base.Path[1:],
-		Options:                   base.RawQuery,
-		ForceTerminateConnections: true,
-	}, templateMigrator{t: t, fsys: s.Migrations})
-	t.Logf("dbtest: database %s ready in %s (the first also builds the template)", db.Database, time.Since(start).Round(time.Millisecond))
-	return config.DB{URL: db.URL()}
+	url, err := k.roleURL(name)
+	if err != nil {
+		k.clones.release(name)
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("dbtest: the failed test's database %s is kept %s", name, k.keptFor())
+			return
+		}
+		k.clones.release(name)
+	})
+	return config.DB{URL: url}
 }
 
 // Module replaces config.DB so that a whole app runs on a Database of the
@@ -61,46 +60,39 @@ func (s *Server) Module(t testing.TB) fx.Option {
 	return fx.Replace(s.Database(t))
 }
 
-// templateMigrator builds templates with this module's own Migrator, so that
-// every test database is made the way production databases are.
-type templateMigrator struct {
-	t    testing.TB
-	fsys fs.FS
-}
-
-// Hash identifies the migration set by the names and contents of its files.
-func (m templateMigrator) Hash() (string, error) {
-	h := sha256.New()
-	if m.fsys == nil {
-		return "none", nil
-	}
-	err := fs.WalkDir(m.fsys, ".", func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := fs.ReadFile(m.fsys, path)
-		if err != nil {
-			return err
-		}
-		h.Write([]byte(path))
-		h.Write([]byte{0})
-		h.Write(b)
-		h.Write([]byte{0})
-		return nil
-	})
-	return hex.EncodeToString(h.Sum(nil)), err
-}
-
-// Migrate applies the migrations to the new template database.
-func (m templateMigrator) Migrate(ctx context.Context, _ *sql.DB, conf pgtestdb.Config) error {
-	if m.fsys == nil {
-		return nil
-	}
-	mig, err := migrate.New(config.DB{URL: conf.URL()}, m.fsys, zaptest.NewLogger(m.t))
+// NewDatabase is Database for code without a testing.TB, such as Example
+// functions and benchmarks that hand databases back as they go. release
+// drops the database (in the background; Close waits for it). A database
+// never released is left as a failed test's is.
+func (s *Server) NewDatabase(ctx context.Context) (db config.DB, release func(), err error) {
+	k, name, err := s.take(ctx)
 	if err != nil {
-		return err
+		return config.DB{}, nil, err
 	}
-	defer mig.Close()
-	_, err = mig.Up(ctx)
-	return err
+	url, err := k.roleURL(name)
+	if err != nil {
+		k.clones.release(name)
+		return config.DB{}, nil, err
+	}
+	return config.DB{URL: url}, func() { k.clones.release(name) }, nil
+}
+
+func (s *Server) take(ctx context.Context) (*kit, string, error) {
+	k, err := s.kitFor(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	name, err := k.clones.take(ctx)
+	if err != nil {
+		return nil, "", fmt.Errorf("dbtest: %w", err)
+	}
+	return k, name, nil
+}
+
+// keptFor says how long a kept database lives.
+func (k *kit) keptFor() string {
+	if k.external {
+		return "on TEST_DATABASE_URL's server until the next test run there drops it"
+	}
+	return "until the tests end and the throwaway server goes; set TEST_DATABASE_URL to a server of your own to keep it longer"
 }

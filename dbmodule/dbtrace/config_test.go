@@ -48,13 +48,13 @@ func TestParseConfigNamesTheBadVariables(t *testing.T) {
 // Module reads DB_TRACING from the process environment, not from config.DB.
 func TestModuleReadsTheEnvironment(t *testing.T) {
 	t.Setenv("DB_TRACING", "true")
-	app := fx.New(dbmodule.Module, dbtrace.Module, fx.Replace(pg.Config(t)), fx.NopLogger, fx.Invoke(func(dbmodule.Querier) {}))
+	app := fx.New(dbmodule.Module, dbtrace.Module, pg.Module(t), fx.NopLogger, fx.Invoke(func(dbmodule.Querier) {}))
 	var ve *config.VarError
 	if err := app.Err(); !errors.As(err, &ve) || ve.Var != "DB_TRACING" {
 		t.Errorf("DB_TRACING=true in the environment, no provider: %v; want the refusal naming DB_TRACING", err)
 	}
 	t.Setenv("DB_TRACING", "maybe")
-	app = fx.New(dbmodule.Module, dbtrace.Module, fx.Replace(pg.Config(t)), fx.NopLogger, fx.Invoke(func(dbmodule.Querier) {}))
+	app = fx.New(dbmodule.Module, dbtrace.Module, pg.Module(t), fx.NopLogger, fx.Invoke(func(dbmodule.Querier) {}))
 	if err := app.Err(); !errors.As(err, &ve) || ve.Var != "DB_TRACING" || !strings.Contains(err.Error(), `"maybe"`) {
 		t.Errorf("DB_TRACING=maybe: %v; want an error naming DB_TRACING and its value", err)
 	}

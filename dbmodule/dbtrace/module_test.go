@@ -47,7 +47,7 @@ func withProvider(tp trace.TracerProvider) fx.Option {
 func tracedApp(t *testing.T, s dbtrace.Config, opts ...fx.Option) dbmodule.Querier {
 	t.Helper()
 	var q dbmodule.Querier
-	app := fxtest.New(t, append([]fx.Option{dbmodule.Module, dbtrace.Module, fx.Replace(pg.Config(t), s), fx.Populate(&q)}, opts...)...)
+	app := fxtest.New(t, append([]fx.Option{dbmodule.Module, dbtrace.Module, fx.Replace(pg.Database(t), s), fx.Populate(&q)}, opts...)...)
 	app.RequireStart()
 	t.Cleanup(app.RequireStop)
 	return q
@@ -197,7 +197,7 @@ func TestOffByDefault(t *testing.T) {
 
 func TestTracingWithoutAProviderFailsClearly(t *testing.T) {
 	t.Parallel()
-	app := fx.New(dbmodule.Module, dbtrace.Module, fx.Replace(pg.Config(t), dbtrace.Config{Enabled: true}), fx.NopLogger, fx.Invoke(func(dbmodule.Querier) {}))
+	app := fx.New(dbmodule.Module, dbtrace.Module, fx.Replace(pg.Database(t), dbtrace.Config{Enabled: true}), fx.NopLogger, fx.Invoke(func(dbmodule.Querier) {}))
 	var ve *config.VarError
 	if err := app.Err(); !errors.As(err, &ve) || ve.Var != "DB_TRACING" || !strings.Contains(err.Error(), "trace.TracerProvider") {
 		t.Errorf("DB_TRACING=true without a provider: %v; want an error naming DB_TRACING and the missing provider", err)

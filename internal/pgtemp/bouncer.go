@@ -45,6 +45,7 @@ type Bouncer struct {
 // StartBouncer starts a PgBouncer, found on PATH or installed with
 // apt-get when running as root, that pools connections to srv.
 func StartBouncer(ctx context.Context, srv *Server, opts BouncerOptions) (*Bouncer, error) {
+	sweepLeftovers()
 	bin, err := Program(ctx, "pgbouncer", "pgbouncer")
 	if err != nil {
 		return nil, err
@@ -130,6 +131,10 @@ func (b *Bouncer) launch(ctx context.Context, bin string, cpus []int) error {
 		close(exited)
 	}()
 	b.proc, b.exited = cmd, exited
+	if err := mark(b.dir, childMark, cmd.Process.Pid); err != nil {
+		b.stop()
+		return err
+	}
 	if err := pin(cmd.Process.Pid, cpus); err != nil {
 		b.stop()
 		return err

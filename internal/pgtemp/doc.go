@@ -4,8 +4,13 @@
 // A server lives in a temporary directory, listens on a free 127.0.0.1 port
 // and on a unix socket in that directory, and trades durability for speed
 // (fsync=off). Its superuser is postgres, with a random password over TCP and
-// trust over the socket. Running as root, which PostgreSQL refuses, it runs the
-// server as the postgres system user.
+// trust over the socket (Options.HBA adds rules before those). Running as
+// root, which PostgreSQL refuses, it runs the server as the postgres system
+// user.
+//
+// Nothing outlives its owner for long: a process that dies without Close
+// leaves its server running and its directory behind, and the next Start or
+// StartBouncer on the machine stops that server and removes the directory.
 //
 // StartBouncer puts a PgBouncer in front of a server, in transaction mode by
 // default, for tests of what poolers do to a client.

@@ -1,0 +1,3 @@
+DROP TABLE entries;
+DROP TABLE accounts;
+DROP FUNCTION apply_entry();
