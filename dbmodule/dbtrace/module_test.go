@@ -125,7 +125,11 @@ func TestSpansForAQueryAndATransaction(t *testing.T) {
 		return tracetest.SpanStub{}
 	}
 	query := statement("SELECT $1::text")
-	for key, want := range map[attribute.Key]string{"db.system.name": "postgresql", "db.operation.name": "SELECT", "db.namespace": "postgres", "user.name": "postgres"} {
+	var database, user string
+	if err := q.QueryRow(ctx, "SELECT current_database(), current_user").Scan(&database, &user); err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[attribute.Key]string{"db.system.name": "postgresql", "db.operation.name": "SELECT", "db.namespace": database, "user.name": user} {
 		if v, _ := attr(query, key); v.String() != want {
 			t.Errorf("query span %s = %q, want %q", key, v.String(), want)
 		}
