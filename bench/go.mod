@@ -1,6 +1,6 @@
 module github.com/fxpg/fxpg/bench
 
-go 1.26.8
+go 1.26.0
 
 require (
 	github.com/fxpg/fxpg v0.0.0

@@ -1,6 +1,6 @@
 module github.com/fxpg/fxpg/reliability
 
-go 1.26.8
+go 1.26.0
 
 replace github.com/fxpg/fxpg => ../
 

@@ -1,6 +1,6 @@
 module github.com/fxpg/fxpg/dbmodule/dbtrace
 
-go 1.26.8
+go 1.26.0
 
 require (
 	github.com/exaring/otelpgx v0.13.0
