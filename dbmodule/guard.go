@@ -146,6 +146,23 @@ func (g *Guard) Stats() GuardStats {
 	return s
 }
 
+// Guardrails says which of a Guard's guardrails are on.
+type Guardrails struct {
+	LeakDetection   bool // DB_LEAK_THRESHOLD
+	AcquireTimeout  bool // DB_ACQUIRE_TIMEOUT
+	LiveCredentials bool // DB_PASSWORD_FILE or a PasswordProvider
+}
+
+// Guardrails returns which guardrails g has on, so that a metrics collector
+// exports the counters of those only: the Stats of one that is off stay
+// zero, which would read as "nothing happened". A nil Guard has none on.
+func (g *Guard) Guardrails() Guardrails {
+	if g == nil {
+		return Guardrails{}
+	}
+	return Guardrails{LeakDetection: g.leak != nil, AcquireTimeout: g.acquire != nil, LiveCredentials: g.credentials != nil}
+}
+
 // installGuards installs the Guard of o, or a new one from cfg, in pc:
 // hooks chained after those pc has, tracers after its Tracer. It is how
 // ParseConfig, Open and NewPool get their guardrails.

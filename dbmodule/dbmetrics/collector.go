@@ -2,7 +2,6 @@ package dbmetrics
 
 import (
 	"errors"
-	"fmt"
 	"net"
 	"strconv"
 
@@ -40,18 +39,8 @@ func NewPoolCollector(pool *pgxpool.Pool, labels prometheus.Labels) (*PoolCollec
 	if pool == nil {
 		return nil, errors.New("pool metrics: no pool")
 	}
-	constLabels := prometheus.Labels{LabelPoolName: PoolName(pool)}
-	for k, v := range labels {
-		constLabels[k] = v
-	}
-	var descErr error
-	desc := func(name, help string, variable ...string) *prometheus.Desc {
-		d := prometheus.NewDesc(name, help, variable, constLabels)
-		if err := d.Err(); err != nil && descErr == nil {
-			descErr = fmt.Errorf("pool metrics: %w", err)
-		}
-		return d
-	}
+	d := newDescs("pool metrics", pool, labels)
+	desc := d.new
 	pgxpoolDesc := func(name, help string, variable ...string) *prometheus.Desc {
 		return desc("pgxpool_"+name, help, variable...)
 	}
@@ -77,8 +66,8 @@ func NewPoolCollector(pool *pgxpool.Pool, labels prometheus.Labels) (*PoolCollec
 		connsClosed: pgxpoolDesc("connections_closed_total",
 			"Connections the pool closed for age (max_lifetime) or idleness (max_idle_time); broken ones are not counted.", "reason"),
 	}
-	if descErr != nil {
-		return nil, descErr
+	if d.err != nil {
+		return nil, d.err
 	}
 	return c, nil
 }
@@ -105,17 +94,12 @@ func (c *PoolCollector) Describe(ch chan<- *prometheus.Desc) {
 // statistics, so the numbers of a scrape agree with each other.
 func (c *PoolCollector) Collect(ch chan<- prometheus.Metric) {
 	s := c.pool.Stat()
-	send := func(d *prometheus.Desc, t prometheus.ValueType, v float64, label ...string) {
-		m, err := prometheus.NewConstMetric(d, t, v, label...)
-		if err != nil {
-			m = prometheus.NewInvalidMetric(d, err) // unreachable: the descs were checked in NewPoolCollector
-		}
-		ch <- m
-	}
 	gauge := func(d *prometheus.Desc, v int32, label ...string) {
-		send(d, prometheus.GaugeValue, float64(v), label...)
+		send(ch, d, prometheus.GaugeValue, float64(v), label...)
 	}
-	counter := func(d *prometheus.Desc, v float64, label ...string) { send(d, prometheus.CounterValue, v, label...) }
+	counter := func(d *prometheus.Desc, v float64, label ...string) {
+		send(ch, d, prometheus.CounterValue, v, label...)
+	}
 	gauge(c.count, s.IdleConns(), "idle")
 	gauge(c.count, s.AcquiredConns(), "used")
 	gauge(c.max, s.MaxConns())

@@ -15,6 +15,7 @@ import (
 	"github.com/fxpg/fxpg/config"
 	"github.com/fxpg/fxpg/dbmodule"
 	"github.com/fxpg/fxpg/dbmodule/dbmetrics"
+	"github.com/fxpg/fxpg/dbmodule/dbtest"
 )
 
 func TestPoolCollectorFollowsThePool(t *testing.T) {
@@ -92,7 +93,14 @@ func TestPoolCollectorFollowsThePool(t *testing.T) {
 	if got := after[used]; got != 0 {
 		t.Errorf("used connections after release = %v, want 0", got)
 	}
-	if got, total := after[idle], float64(pool.Stat().TotalConns()); got != total {
+	// MinIdleConns may have the pool open another connection in the
+	// background, which TotalConns counts and idle does not until it is open.
+	var settled map[string]float64
+	dbtest.WaitFor(t, "no connection being opened", func() bool {
+		settled = scrape(t, reg)
+		return settled[series("pgxpool_constructing_connections")] == 0
+	})
+	if got, total := settled[idle], float64(pool.Stat().TotalConns()); got != total {
 		t.Errorf("idle connections with none used = %v, want all %v", got, total)
 	}
 	if got := after[series("pgxpool_canceled_acquires_total")]; got != 1 {

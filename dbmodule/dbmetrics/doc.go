@@ -1,6 +1,6 @@
 // Package dbmetrics exports a pgx pool to Prometheus: how long each
-// statement takes, by the name sqlc or the app gave it, and the pool's
-// connections. Names and labels follow OpenTelemetry's semantic conventions
+// statement takes, by the name sqlc or the app gave it, the pool's
+// connections, and the counters of its guardrails. Names and labels follow OpenTelemetry's semantic conventions
 // for database clients where they have one, spelled as Prometheus spells an
 // OpenTelemetry metric (dots become underscores; a unit of seconds adds
 // _seconds, a counter _total); what pgxpool counts beyond them keeps a
@@ -60,11 +60,46 @@
 //	                                pgxpool_connections_opened_total       counter
 //	                                pgxpool_connections_closed_total       counter, reason="max_lifetime" or "max_idle_time"
 //
-// The conventions' histograms of each acquire's wait and each connection's
-// use (db.client.connection.wait_time, .use_time), and the counts of waiting
-// callers and of acquires that timed out (.pending_requests, .timeouts),
-// need more than pgxpool.Stat, which reports totals only; pgxpool has no
-// idle.max to report.
+// pgxpool has no idle.max to report.
+//
+// # Guardrails
+//
+// GuardCollector reads the counters of the pool's dbmodule.Guard
+// (Guard.Stats) when Prometheus scrapes, with the same labels as the pool's
+// metrics. The Guard counts with the atomic adds its guardrails make anyway,
+// so the collector adds nothing to the query path (a scrape of it takes
+// about 4 µs). It exports the metrics of the guardrails that are on, and
+// none of those that are off, which count nothing:
+//
+//	OpenTelemetry                          Prometheus
+//	DB_ACQUIRE_TIMEOUT
+//	db.client.connection.wait_time         db_client_connection_wait_time_seconds   histogram, 50 µs to 10 s
+//	db.client.connection.pending_requests  db_client_connection_pending_requests    gauge, callers in Acquire now
+//	db.client.connection.timeouts          db_client_connection_timeouts_total      counter
+//	DB_LEAK_THRESHOLD
+//	                                       dbmodule_connection_leaks_total          counter, each leak once
+//	                                       dbmodule_held_connections                gauge, hijacked ones included
+//	DB_PASSWORD_FILE or a PasswordProvider
+//	                                       dbmodule_password_fetches_total          counter, file reads or provider calls
+//	                                       dbmodule_password_failures_total         counter
+//	                                       dbmodule_credential_retries_total        counter, calls the Querier tried again
+//
+// The wait histogram times every acquire, from its call to its connection
+// or its error: the wait for a free connection, the opening of a new one
+// when the pool had room (or the health ping of an idle one), and those
+// that timed out or were canceled too. An acquire counts in timeouts_total
+// when DB_ACQUIRE_TIMEOUT, not its caller's context, ended it.
+//
+// Module registers a GuardCollector of the app's *dbmodule.Guard. A program
+// without fx makes the Guard (dbmodule.NewGuard), opens the pool with
+// dbmodule.WithGuard, and registers NewGuardCollector(guard, pool, labels).
+//
+// db.client.connection.use_time, how long each connection is held, is not
+// exported: pgxpool's release tracer is told of the connection but not of
+// when it was acquired, so it takes a clock read at every acquire and
+// release and a histogram observation per release, on every query, where
+// the module otherwise installs no tracer at all. (With DB_LEAK_THRESHOLD
+// the acquire's clock read is made already; the release's would remain.)
 //
 // # Registerer
 //

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -112,4 +113,41 @@ func ExampleNewStatementMetrics() {
 	// Output:
 	// query failed: true
 	// db_client_operation_duration_seconds {db_query_summary="Divide",db_system_name="postgresql",error_type="22012",pool="reports"} 1
+}
+
+// Without fx, make the Guard, open the pool with it, and register a
+// GuardCollector beside the PoolCollector; only the guardrails that are on
+// have metrics.
+func ExampleNewGuardCollector() {
+	ctx := context.Background()
+	cfg := config.DB{URL: databaseURL(), AcquireTimeout: 2 * time.Second, LeakThreshold: time.Minute}
+	guard, err := dbmodule.NewGuard(dbmodule.GuardParams{Config: cfg})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	pool, err := dbmodule.Open(ctx, cfg, dbmodule.WithGuard(guard))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer dbmodule.Close(ctx, pool) //nolint:errcheck // example
+	collector, err := dbmetrics.NewGuardCollector(guard, pool, nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collector)
+
+	families, _ := reg.Gather()
+	for _, f := range families {
+		fmt.Println(f.GetName(), f.GetType())
+	}
+	// Output:
+	// db_client_connection_pending_requests GAUGE
+	// db_client_connection_timeouts_total COUNTER
+	// db_client_connection_wait_time_seconds HISTOGRAM
+	// dbmodule_connection_leaks_total COUNTER
+	// dbmodule_held_connections GAUGE
 }

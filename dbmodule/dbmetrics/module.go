@@ -13,10 +13,11 @@ import (
 )
 
 // Module exports the app's pool to Prometheus: a StatementMetrics observes
-// the statements the pool's Tracer times, and a PoolCollector reads the
-// pool's statistics. Both are registered with the prometheus.Registerer the
-// app provides, which it must (see ErrNoRegisterer), and unregistered when
-// the app stops.
+// the statements the pool's Tracer times, a PoolCollector reads the pool's
+// statistics, and a GuardCollector the counters of the app's
+// *dbmodule.Guard when a guardrail is on. All are registered with the
+// prometheus.Registerer the app provides, which it must (see
+// ErrNoRegisterer), and unregistered when the app stops.
 //
 // Nothing of it is made unless the pool is: the statement metrics are made
 // with the pool, and the collector when the pool is first handed to anyone,
@@ -72,17 +73,28 @@ type CollectorParams struct {
 
 	Params
 	Pool *pgxpool.Pool
+	// Guard is the pool's guardrails, which dbmodule.Module provides.
+	Guard *dbmodule.Guard `optional:"true"`
 }
 
 // RegisterPoolCollector registers a PoolCollector of p.Pool with
-// p.Registerer until the app stops. As an fx.Invoke it builds the pool;
-// Module instead registers the collector when the pool is built.
+// p.Registerer until the app stops, and a GuardCollector of p.Guard when it
+// has a guardrail on. As an fx.Invoke it builds the pool; Module instead
+// registers the collectors when the pool is built.
 func RegisterPoolCollector(p CollectorParams) error {
 	c, err := NewPoolCollector(p.Pool, nil)
 	if err != nil {
 		return err
 	}
-	return register(p.Params, c)
+	collectors := []prometheus.Collector{c}
+	if p.Guard.Guardrails() != (dbmodule.Guardrails{}) { // else it has nothing to count
+		g, err := NewGuardCollector(p.Guard, p.Pool, nil)
+		if err != nil {
+			return err
+		}
+		collectors = append(collectors, g)
+	}
+	return register(p.Params, collectors...)
 }
 
 // wiring is what the module's two halves tell each other: whether the
@@ -109,26 +121,45 @@ func newModuleStatementMetrics(p Params, w *wiring) (*StatementMetrics, error) {
 	return m, nil
 }
 
-// decoratePool registers a PoolCollector of pool when the pool is built.
-func decoratePool(pool *pgxpool.Pool, p Params, w *wiring) (*pgxpool.Pool, error) {
-	if err := RegisterPoolCollector(CollectorParams{Params: p, Pool: pool}); err != nil {
+// decorateParams are decoratePool's dependencies.
+type decorateParams struct {
+	fx.In
+
+	Params
+	Guard  *dbmodule.Guard `optional:"true"`
+	Wiring *wiring
+}
+
+// decoratePool registers the collectors of pool and its Guard when the pool
+// is built.
+func decoratePool(pool *pgxpool.Pool, p decorateParams) (*pgxpool.Pool, error) {
+	if err := RegisterPoolCollector(CollectorParams{Params: p.Params, Pool: pool, Guard: p.Guard}); err != nil {
 		return nil, err
 	}
-	w.poolRegistered = true
+	p.Wiring.poolRegistered = true
 	return pool, nil
 }
 
-// register registers c until the app stops.
-func register(p Params, c prometheus.Collector) error {
+// register registers cs until the app stops: all of them, or none.
+func register(p Params, cs ...prometheus.Collector) error {
 	if p.Registerer == nil {
 		return fmt.Errorf("register database metrics: %w", ErrNoRegisterer)
 	}
-	if err := p.Registerer.Register(c); err != nil {
-		if errors.As(err, new(prometheus.AlreadyRegisteredError)) {
-			err = fmt.Errorf("%w (another pool's metrics are registered there: give each app a prometheus.Registry of its own)", err)
+	for i, c := range cs {
+		if err := p.Registerer.Register(c); err != nil {
+			for _, done := range cs[:i] {
+				p.Registerer.Unregister(done)
+			}
+			if errors.As(err, new(prometheus.AlreadyRegisteredError)) {
+				err = fmt.Errorf("%w (another pool's metrics are registered there: give each app a prometheus.Registry of its own)", err)
+			}
+			return fmt.Errorf("register database metrics: %w", err)
 		}
-		return fmt.Errorf("register database metrics: %w", err)
 	}
-	p.Lifecycle.Append(fx.StopHook(func() { p.Registerer.Unregister(c) }))
+	p.Lifecycle.Append(fx.StopHook(func() {
+		for _, c := range cs {
+			p.Registerer.Unregister(c)
+		}
+	}))
 	return nil
 }
