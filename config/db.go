@@ -18,10 +18,6 @@ const (
 	DefaultReplicaMaxLag      = 5 * time.Second
 )
 
-// queryExecModes lists the values DB_QUERY_EXEC_MODE accepts, as pgx names its
-// QueryExecMode constants.
-const queryExecModes = "cache_statement, cache_describe, describe_exec, exec, simple_protocol"
-
 // DB holds the database settings.
 //
 // A zero tuning field means its default, so DB{URL: u} is complete. A pool

@@ -57,7 +57,8 @@ func TestEveryEncodingOfDBHidesPasswords(t *testing.T) {
 			t.Fatal(err)
 		}
 		shown := map[string]string{
-			"%v": fmt.Sprintf("%v", db), "%+v": fmt.Sprintf("%+v", db), "%#v": fmt.Sprintf("%#v", db), "%s": fmt.Sprintf("%s", db),
+			"%v": fmt.Sprintf("%v", db), "%+v": fmt.Sprintf("%+v", db), "%#v": fmt.Sprintf("%#v", db),
+			"%s":         fmt.Sprintf("[%s]", db),
 			"pointer %v": fmt.Sprintf("%v", &db), "json": string(js), "nested json": string(nested),
 		}
 		for _, e := range logs.All() {
