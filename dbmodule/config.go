@@ -24,7 +24,7 @@ type options struct {
 	logger    *zap.Logger
 	tracers   []pgx.QueryTracer
 	observers []StatementObserver
-	always    bool // install the Tracer even with nothing to log or tell, for its reset on connection loss
+	always    bool // install the Tracer even with nothing to log or tell, for its reset policy (reset.go)
 }
 
 // WithLogger logs statements and connection events to logger through the
@@ -123,6 +123,10 @@ func parseConfig(cfg config.DB, o options) (*pgxpool.Config, *Tracer, error) {
 	}
 
 	tracer := newTracer(cfg, o)
+	if tracer != nil && o.always {
+		tracer.servers = newServers(inURL.Get("target_session_attrs"), tracer.Logger)
+		tracer.servers.install(pc)
+	}
 	pc.ConnConfig.Tracer = combine(tracer, o.tracers)
 	return pc, tracer, nil
 }

@@ -55,7 +55,7 @@ func NewPool(p PoolParams) (*pgxpool.Pool, error) {
 		log = zap.NewNop()
 	}
 	log = log.Named("db")
-	pc, tracer, err := parseConfig(p.Config, options{logger: log, tracers: p.Tracers, observers: p.Observers, always: true})
+	pc, _, err := parseConfig(p.Config, options{logger: log, tracers: p.Tracers, observers: p.Observers, always: true})
 	if err != nil {
 		return nil, err
 	}
@@ -64,7 +64,6 @@ func NewPool(p PoolParams) (*pgxpool.Pool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create database pool: %w", err)
 	}
-	tracer.attach(pool)
 	// The server check runs after start, off its critical path; stopping
 	// the app stops it.
 	var stopCheck func()
@@ -153,12 +152,13 @@ func holdBackgroundConnects(pc *pgxpool.Config) startGate {
 }
 
 // Open makes a pool from cfg and pings it, for programs without fx. Close it
-// with Close. Like NewPool's, the pool resets itself when a query finds its
-// connection lost, so that a database restart costs no more failed queries.
+// with Close. Like NewPool's, the pool follows the reset policy (reset.go)
+// when a query finds its connection lost, so that a database restart costs
+// no more failed queries.
 func Open(ctx context.Context, cfg config.DB, opts ...Option) (*pgxpool.Pool, error) {
 	o := optionsOf(opts)
 	o.always = true
-	pc, tracer, err := parseConfig(cfg, o)
+	pc, _, err := parseConfig(cfg, o)
 	if err != nil {
 		return nil, err
 	}
@@ -166,7 +166,6 @@ func Open(ctx context.Context, cfg config.DB, opts ...Option) (*pgxpool.Pool, er
 	if err != nil {
 		return nil, fmt.Errorf("create database pool: %w", err)
 	}
-	tracer.attach(pool)
 	if err := ping(ctx, pool, cfg); err != nil {
 		Close(ctx, pool) //nolint:errcheck // the ping error matters more
 		return nil, err

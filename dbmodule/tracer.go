@@ -6,13 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 )
@@ -25,10 +23,13 @@ import (
 //     prepared statement; argument values only with LogArgs, as they may hold
 //     personal data or secrets;
 //   - tells each of Observers, such as the metrics of dbmetrics;
-//   - resets the pool, once attached to one, when a statement finds its
-//     connection lost (see resetOnConnLoss).
+//   - in the pools the module makes, applies the reset policy when a
+//     statement finds its connection lost (see reset.go): one lost
+//     connection costs only itself, a server gone drops all of its.
 //
-// It logs new connections too: at debug, and failed ones at warn.
+// It logs new connections at debug, and an outage in two lines: the first
+// failed connect at warn, and the first connect that succeeds again with
+// the count of those that failed in between.
 //
 // Below debug level a statement costs two clock reads and two lookups in
 // its connection's CustomData, where the start of the statement in flight is
@@ -39,7 +40,8 @@ type Tracer struct {
 	LogArgs            bool
 	Observers          []StatementObserver
 
-	pool atomic.Pointer[pgxpool.Pool] // reset on connection loss
+	servers *servers // nil: no reset policy (a Tracer made outside the module)
+	outage  outage
 }
 
 var (
@@ -86,9 +88,10 @@ func (k StatementKind) String() string {
 
 // inFlight is what the Tracer remembers about a connection's current statement.
 type inFlight struct {
-	start time.Time
-	sql   string
-	args  []any
+	start  time.Time
+	sql    string
+	args   []any
+	server connServer // see reset.go
 }
 
 // inFlightKey keys a connection's inFlight in its pgconn.PgConn.CustomData.
@@ -118,8 +121,8 @@ func (t *Tracer) end(conn *pgx.Conn, kind StatementKind, err error) (*inFlight, 
 	for _, o := range t.Observers {
 		o.ObserveStatement(Statement{Kind: kind, Duration: took, Err: err})
 	}
-	if err != nil {
-		t.resetOnConnLoss(conn, err)
+	if err != nil && t.servers != nil {
+		t.servers.lost(conn, err)
 	}
 	return f, took
 }
@@ -197,17 +200,22 @@ type connectStart struct {
 
 // TraceConnectEnd implements pgx.ConnectTracer.
 func (t *Tracer) TraceConnectEnd(ctx context.Context, data pgx.TraceConnectEndData) {
+	start, _ := ctx.Value(connectStartKey{}).(connectStart)
+	if data.Err != nil {
+		t.outage.connectFailed(t.Logger, []zap.Field{zap.String("host", start.host), zap.Uint16("port", start.port)}, data.Err)
+		return
+	}
+	if t.servers != nil {
+		t.servers.track(data.Conn)
+	}
+	t.outage.connected(t.Logger, []zap.Field{zap.String("host", start.host), zap.Uint16("port", start.port)})
 	if t.Logger == nil {
 		return
 	}
-	start, _ := ctx.Value(connectStartKey{}).(connectStart)
-	fields := []zap.Field{zap.String("host", start.host), zap.Uint16("port", start.port), zap.Duration("duration", time.Since(start.at))}
-	if data.Err != nil {
-		// pgconn's connect errors name user, database, host and port, never the password.
-		t.Logger.Warn("database connect failed", append(fields, zap.Error(data.Err))...)
-		return
+	if ce := t.Logger.Check(zap.DebugLevel, "database connection opened"); ce != nil {
+		ce.Write(zap.String("host", start.host), zap.Uint16("port", start.port), zap.Duration("duration", time.Since(start.at)),
+			zap.Uint32("pid", data.Conn.PgConn().PID()))
 	}
-	t.Logger.Debug("database connection opened", append(fields, zap.Uint32("pid", data.Conn.PgConn().PID()))...)
 }
 
 // check returns the log entry for a finished statement, or nil when its
@@ -289,36 +297,3 @@ func preparedStatementLost(err error) bool {
 // pooler causes under pgx's default statement cache.
 const ExecModeHint = "a pooler in transaction mode (PgBouncer before 1.21, or without max_prepared_statements) loses prepared statements: " +
 	"behind one, set DB_QUERY_EXEC_MODE=exec (or default_query_exec_mode=exec in DATABASE_URL)"
-
-// attach makes the Tracer reset pool when a statement finds its connection
-// lost.
-func (t *Tracer) attach(pool *pgxpool.Pool) { t.pool.Store(pool) }
-
-// resetOnConnLoss resets the pool when err means that conn's server went
-// away: shut down, crashed, or cut off by the network. The pool's idle
-// connections most likely went down with it, and without a reset each would
-// fail one caller once the server is back, as pgxpool only pings connections
-// idle for over a second. Reset closes the idle connections at once and the
-// busy ones when they are released.
-func (t *Tracer) resetOnConnLoss(conn *pgx.Conn, err error) {
-	if pool := t.pool.Load(); pool != nil && connLost(conn, err) {
-		pool.Reset()
-	}
-}
-
-// connLost reports whether err means conn's server went away, as opposed to
-// the statement failing or its caller giving up.
-func connLost(conn *pgx.Conn, err error) bool {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return false // pgx closes a connection whose query was interrupted; the server is fine
-	}
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		switch pgErr.Code {
-		case "57P01", "57P02", "57P03": // admin_shutdown, crash_shutdown, cannot_connect_now
-			return true
-		}
-		return false
-	}
-	return conn.IsClosed()
-}
