@@ -32,7 +32,11 @@ var (
 	_ Querier = pgx.Tx(nil)
 )
 
-// NewQuerier provides the pool as the app's Querier. The pool itself is the
-// handle, with no wrapper, so a query through Querier costs exactly what it
-// costs through pgxpool.
-func NewQuerier(pool *pgxpool.Pool) Querier { return pool }
+// NewQuerier provides the pool as the app's Querier, which rides out a
+// failover or restart: a call that fails before it reaches a server (no
+// connection could be opened, or the server refused it at startup) waits
+// and tries again, within its deadline and RideThroughLimit, while one
+// caller probes for all; a call whose statement may have run is never
+// retried. A query through it costs what it costs through pgxpool, with no
+// more allocations.
+func NewQuerier(pool *pgxpool.Pool) Querier { return newRideThrough(pool) }

@@ -139,6 +139,13 @@ func (s *servers) usable(conn *pgx.Conn) bool {
 	return true
 }
 
+// serverStillUsable reports whether conn's server has not been dropped since
+// conn connected.
+func serverStillUsable(conn *pgx.Conn) bool {
+	cs := inFlightOn(conn).server
+	return cs.srv == nil || cs.srv.epoch.Load() == cs.epoch
+}
+
 // mustVerify reports whether conn is to be pinged before use, as a
 // connection to its server was lost since it was last verified; it counts
 // as verified from now, since a failed ping drops it.

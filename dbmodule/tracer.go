@@ -92,6 +92,7 @@ type inFlight struct {
 	sql    string
 	args   []any
 	server connServer // see reset.go
+	rows   []rideRow  // QueryRow's rows, cut from a slab (see retry.go)
 }
 
 // inFlightKey keys a connection's inFlight in its pgconn.PgConn.CustomData.
