@@ -17,6 +17,7 @@ const (
 	DefaultHealthCheckPeriod  = time.Minute
 	DefaultPingTimeout        = time.Second
 	DefaultSlowQueryThreshold = 500 * time.Millisecond
+	DefaultReplicaMaxLag      = 5 * time.Second
 )
 
 // queryExecModes lists the values DB_QUERY_EXEC_MODE accepts, as pgx names its
@@ -110,6 +111,7 @@ func ParseDB(environ map[string]string) (DB, error) {
 		{"DB_HEALTH_CHECK_PERIOD", db.HealthCheckPeriod == 0},
 		{"DB_PING_TIMEOUT", db.PingTimeout == 0},
 		{"DB_SLOW_QUERY_THRESHOLD", db.SlowQueryThreshold == 0},
+		{"DB_REPLICA_MAX_LAG", db.ReplicaMaxLag == 0},
 	} {
 		if f.zero && environ[f.name] != "" {
 			p.add(&VarError{Var: f.name, Err: fmt.Errorf("%s must be greater than zero; unset it to use the default", quote(environ[f.name]))})
@@ -135,6 +137,7 @@ func (c DB) WithDefaults() DB {
 	setDefault(&c.HealthCheckPeriod, DefaultHealthCheckPeriod)
 	setDefault(&c.PingTimeout, DefaultPingTimeout)
 	setDefault(&c.SlowQueryThreshold, DefaultSlowQueryThreshold)
+	setDefault(&c.ReplicaMaxLag, DefaultReplicaMaxLag)
 	return c
 }
 
@@ -166,7 +169,7 @@ func (c DB) validate() error {
 	if c.URL == "" && c.DirectURL == "" {
 		errs = append(errs, ErrNoDatabaseURL)
 	}
-	for _, u := range []struct{ name, value string }{{"DATABASE_URL", c.URL}, {"DIRECT_URL", c.DirectURL}} {
+	for _, u := range []struct{ name, value string }{{"DATABASE_URL", c.URL}, {"DIRECT_URL", c.DirectURL}, {"DATABASE_READ_URL", c.ReadURL}} {
 		if u.value == "" {
 			continue
 		}
@@ -201,6 +204,7 @@ func (c DB) validate() error {
 		{"DB_PING_TIMEOUT", c.PingTimeout},
 		{"DB_SLOW_QUERY_THRESHOLD", c.SlowQueryThreshold},
 		{"DB_STATEMENT_TIMEOUT", c.StatementTimeout},
+		{"DB_REPLICA_MAX_LAG", c.ReplicaMaxLag},
 	} {
 		if d.value < 0 {
 			bad(d.name, "%s must not be negative", d.value)
@@ -266,7 +270,7 @@ func (c DB) resolve(name string) (string, error) {
 // String describes c with passwords hidden, so that printing a DB with %v or
 // %+v never leaks one.
 func (c DB) String() string {
-	c.URL, c.DirectURL = RedactURL(c.URL), RedactURL(c.DirectURL)
+	c.URL, c.DirectURL, c.ReadURL = RedactURL(c.URL), RedactURL(c.DirectURL), RedactURL(c.ReadURL)
 	type fields DB // the same fields, without this method
 	return fmt.Sprintf("%+v", fields(c))
 }

@@ -13,6 +13,7 @@ import (
 const (
 	runtimeURL = "postgres://app:runtime-s3cret@pooler:6432/app"
 	directURL  = "postgres://app:direct-s3cret@primary:5432/app"
+	readURL    = "postgres://app:read-s3cret@standby1:5432,standby2:5432/app?target_session_attrs=prefer-standby"
 )
 
 func TestURLResolution(t *testing.T) {
@@ -140,6 +141,7 @@ func TestDefaults(t *testing.T) {
 		HealthCheckPeriod:  time.Minute,
 		PingTimeout:        time.Second,
 		SlowQueryThreshold: 500 * time.Millisecond,
+		ReplicaMaxLag:      5 * time.Second,
 	}
 	parsed, err := config.ParseDB(map[string]string{"DATABASE_URL": runtimeURL})
 	if err != nil {
@@ -184,6 +186,8 @@ func TestParseDBReadsEveryVariable(t *testing.T) {
 		"DB_MIGRATE_ON_START":     "true",
 		"DB_TRACING":              "true",
 		"DB_TRACE_QUERY_ARGS":     "true",
+		"DATABASE_READ_URL":       readURL,
+		"DB_REPLICA_MAX_LAG":      "2s",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -196,6 +200,7 @@ func TestParseDBReadsEveryVariable(t *testing.T) {
 		QueryExecMode: "exec", StatementTimeout: 5 * time.Second,
 		SlowQueryThreshold: time.Second, LogQueryArgs: true, MigrateOnStart: true,
 		Tracing: true, TraceQueryArgs: true,
+		ReadURL: readURL, ReplicaMaxLag: 2 * time.Second,
 	}
 	if db != want {
 		t.Errorf("ParseDB:\n got %+v\nwant %+v", db, want)
@@ -235,6 +240,9 @@ func badDBEnvironments() []struct {
 		{"semicolon in query", "DATABASE_URL", u("postgres://app:PW@db/app?sslmode=disable;x=1")},
 		{"bad direct URL", "DIRECT_URL", u("postgresql://app:PW@db:70000/app")},
 		{"direct URL wrong scheme", "DIRECT_URL", u("jdbc:postgresql://db/app?password=PW")},
+		{"bad read URL", "DATABASE_READ_URL", u("postgres://app:PW@standby1:5432,standby2:x/app")},
+		{"replica lag zero", "DB_REPLICA_MAX_LAG", "0s"},
+		{"replica lag negative", "DB_REPLICA_MAX_LAG", "-1s"},
 		{"max conns not a number", "DB_MAX_CONNS", "ten"},
 		{"max conns negative", "DB_MAX_CONNS", "-1"},
 		{"max conns zero", "DB_MAX_CONNS", "0"},
@@ -318,6 +326,8 @@ func TestValidateHandBuiltConfig(t *testing.T) {
 		{config.DB{URL: runtimeURL, QueryExecMode: "fast"}, "DB_QUERY_EXEC_MODE"},
 		{config.DB{URL: "postgres://u:" + password + "@h:1234567/db"}, "DATABASE_URL"},
 		{config.DB{DirectURL: "mysql://u:" + password + "@h/db"}, "DIRECT_URL"},
+		{config.DB{URL: runtimeURL, ReadURL: "postgres://u:" + password + "@h:0/db"}, "DATABASE_READ_URL"},
+		{config.DB{URL: runtimeURL, ReplicaMaxLag: -time.Second}, "DB_REPLICA_MAX_LAG"},
 	} {
 		err := tt.db.Validate()
 		var ve *config.VarError
@@ -335,7 +345,8 @@ func TestValidateHandBuiltConfig(t *testing.T) {
 }
 
 func TestPrintingDBHidesPasswords(t *testing.T) {
-	db := config.DB{URL: "postgres://app:" + password + "@db/app", DirectURL: "postgres://db/app?password=" + password}
+	db := config.DB{URL: "postgres://app:" + password + "@db/app", DirectURL: "postgres://db/app?password=" + password,
+		ReadURL: "postgres://app:" + password + "@standby/app"}
 	for _, format := range []string{"%v", "%+v", "%#v", "%s"} {
 		out := fmt.Sprintf(format, db)
 		if strings.Contains(out, password) {
