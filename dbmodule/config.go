@@ -25,6 +25,7 @@ type options struct {
 	tracers   []pgx.QueryTracer
 	observers []StatementObserver
 	always    bool // install the Tracer even with nothing to log or tell, for its reset policy (reset.go)
+	role      Role // "" is the primary's
 }
 
 // WithLogger logs statements and connection events to logger through the
@@ -83,10 +84,20 @@ func parseConfig(cfg config.DB, o options) (*pgxpool.Config, *Tracer, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("database config: %w", err)
 	}
-	name := cfg.RuntimeVar()
-	pc, inURL, err := parseURL(name, raw)
+	pc, attrs, err := parsePoolURL(cfg, cfg.RuntimeVar(), raw)
 	if err != nil {
 		return nil, nil, err
+	}
+	return pc, instrument(pc, cfg, o, attrs), nil
+}
+
+// parsePoolURL parses the URL in the variable name into a pool
+// configuration, with cfg's fields (defaults applied) filling in what the
+// URL leaves out. It returns also the URL's target_session_attrs.
+func parsePoolURL(cfg config.DB, name, raw string) (*pgxpool.Config, string, error) {
+	pc, inURL, err := parseURL(name, raw)
+	if err != nil {
+		return nil, "", err
 	}
 	fill := func(param string, set func()) {
 		if !inURL.Has(param) {
@@ -112,7 +123,7 @@ func parseConfig(cfg config.DB, o options) (*pgxpool.Config, *Tracer, error) {
 		})
 	}
 	if pc.MinConns > pc.MaxConns || pc.MinIdleConns > pc.MaxConns {
-		return nil, nil, &config.VarError{Var: name, Err: fmt.Errorf("minimum connections (%d, idle %d) exceed the maximum (%d) once the URL's pool parameters apply",
+		return nil, "", &config.VarError{Var: name, Err: fmt.Errorf("minimum connections (%d, idle %d) exceed the maximum (%d) once the URL's pool parameters apply",
 			pc.MinConns, pc.MinIdleConns, pc.MaxConns)}
 	}
 	if pc.ConnConfig.ConnectTimeout <= 0 {
@@ -122,13 +133,19 @@ func parseConfig(cfg config.DB, o options) (*pgxpool.Config, *Tracer, error) {
 		pc.ConnConfig.ConnectTimeout = cfg.ConnectTimeout
 	}
 
+	return pc, inURL.Get("target_session_attrs"), nil
+}
+
+// instrument gives pc the pool's Tracer, with o's tracers after it, and,
+// for the pools the module makes, the reset policy (reset.go).
+func instrument(pc *pgxpool.Config, cfg config.DB, o options, targetSessionAttrs string) *Tracer {
 	tracer := newTracer(cfg, o)
 	if tracer != nil && o.always {
-		tracer.servers = newServers(inURL.Get("target_session_attrs"), tracer.Logger)
+		tracer.servers = newServers(targetSessionAttrs, tracer.Logger)
 		tracer.servers.install(pc)
 	}
 	pc.ConnConfig.Tracer = combine(tracer, o.tracers)
-	return pc, tracer, nil
+	return tracer
 }
 
 // MigrationConnConfig returns the settings of a single connection to the
@@ -199,7 +216,8 @@ func newTracer(cfg config.DB, o options) *Tracer {
 	if logger == nil && len(o.observers) == 0 && !o.always {
 		return nil
 	}
-	return &Tracer{Logger: logger, SlowQueryThreshold: cfg.SlowQueryThreshold, LogArgs: cfg.LogQueryArgs, Observers: o.observers}
+	return &Tracer{Logger: logger, SlowQueryThreshold: cfg.SlowQueryThreshold, LogArgs: cfg.LogQueryArgs, Observers: o.observers,
+		notesWrites: o.role != RoleReplica}
 }
 
 // combine puts the extra tracers after the Tracer, with pgx's multitracer

@@ -11,8 +11,11 @@ import (
 //
 //   - config.DB, read from the process environment by config.LoadDB;
 //   - *pgxpool.Pool, made by NewPool, pinged on start and closed on stop;
-//   - Querier, the pool as a query handle;
-//   - *Transactor, which runs functions in transactions on the Querier.
+//   - Querier, the pool as a query handle that rides out failovers;
+//   - *Transactor, which runs functions in transactions on the Querier;
+//   - ReadQuerier, the read handle: the Querier, or the replicas of
+//     DATABASE_READ_URL (NewReadQuerier);
+//   - *Roles, which tells readiness checks and metrics of the replicas.
 //
 // It logs through the app's *zap.Logger when there is one. Replace config.DB
 // with fx.Replace to point the app at another database, or replace Querier
@@ -23,6 +26,8 @@ var Module = fx.Module("dbmodule",
 		NewPool,
 		NewQuerier,
 		NewTransactor,
+		NewReadQuerier,
+		NewRoles,
 	),
 )
 

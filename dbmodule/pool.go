@@ -54,7 +54,7 @@ func NewPool(p PoolParams) (*pgxpool.Pool, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	log = log.Named("db")
+	log = log.Named("db").With(zap.String("role", string(RolePrimary)))
 	pc, _, err := parseConfig(p.Config, options{logger: log, tracers: p.Tracers, observers: p.Observers, always: true})
 	if err != nil {
 		return nil, err

@@ -179,12 +179,14 @@ func (row *rideRow) Scan(dest ...any) error {
 // scanAndRelease scans row and releases c, also when Scan panics.
 func scanAndRelease(c *pgxpool.Conn, row pgx.Row, dest []any, mayRetry bool) (again bool, err error) {
 	if c == nil {
-		return false, errors.New("dbmodule: Scan called twice on one row")
+		return false, errScannedTwice
 	}
 	defer c.Release()
 	err = row.Scan(dest...)
 	return err != nil && mayRetry && refusedByDemoted(c, err), err
 }
+
+var errScannedTwice = errors.New("dbmodule: Scan called twice on one row")
 
 type errRow struct{ err error }
 

@@ -40,8 +40,9 @@ type Tracer struct {
 	LogArgs            bool
 	Observers          []StatementObserver
 
-	servers *servers // nil: no reset policy (a Tracer made outside the module)
-	outage  outage
+	servers     *servers // nil: no reset policy (a Tracer made outside the module)
+	outage      outage
+	notesWrites bool // tells read-your-writes of commits (ryw.go): a primary's pool
 }
 
 var (
@@ -88,11 +89,12 @@ func (k StatementKind) String() string {
 
 // inFlight is what the Tracer remembers about a connection's current statement.
 type inFlight struct {
-	start  time.Time
-	sql    string
-	args   []any
-	server connServer // see reset.go
-	rows   []rideRow  // QueryRow's rows, cut from a slab (see retry.go)
+	start    time.Time
+	sql      string
+	args     []any
+	server   connServer // see reset.go
+	rows     []rideRow  // QueryRow's rows, cut from a slab (see retry.go)
+	readRows []readRow  // a replica's (see route.go)
 }
 
 // inFlightKey keys a connection's inFlight in its pgconn.PgConn.CustomData.
@@ -135,8 +137,11 @@ func (t *Tracer) TraceQueryStart(ctx context.Context, conn *pgx.Conn, data pgx.T
 }
 
 // TraceQueryEnd implements pgx.QueryTracer.
-func (t *Tracer) TraceQueryEnd(_ context.Context, conn *pgx.Conn, data pgx.TraceQueryEndData) {
+func (t *Tracer) TraceQueryEnd(ctx context.Context, conn *pgx.Conn, data pgx.TraceQueryEndData) {
 	f, took := t.end(conn, QueryStatement, data.Err)
+	if data.Err == nil {
+		t.noteWrite(ctx, conn, data.CommandTag)
+	}
 	if ce := t.check(took, data.Err, "query"); ce != nil {
 		fields := append(t.statementFields(f.sql, f.args), zap.Duration("duration", took), zap.Uint32("pid", conn.PgConn().PID()))
 		ce.Write(append(fields, outcomeFields(data.CommandTag, data.Err)...)...)
@@ -162,8 +167,11 @@ func (t *Tracer) TraceBatchQuery(_ context.Context, conn *pgx.Conn, data pgx.Tra
 }
 
 // TraceBatchEnd implements pgx.BatchTracer.
-func (t *Tracer) TraceBatchEnd(_ context.Context, conn *pgx.Conn, data pgx.TraceBatchEndData) {
+func (t *Tracer) TraceBatchEnd(ctx context.Context, conn *pgx.Conn, data pgx.TraceBatchEndData) {
 	_, took := t.end(conn, BatchStatement, data.Err)
+	if data.Err == nil {
+		t.noteWrite(ctx, conn, pgconn.NewCommandTag("BATCH")) // its statements' tags are not told: assume a write
+	}
 	if ce := t.check(took, data.Err, "batch"); ce != nil {
 		ce.Write(append([]zap.Field{zap.Duration("duration", took), zap.Uint32("pid", conn.PgConn().PID())}, outcomeFields(pgconn.CommandTag{}, data.Err)...)...)
 	}
@@ -176,8 +184,11 @@ func (t *Tracer) TraceCopyFromStart(ctx context.Context, conn *pgx.Conn, data pg
 }
 
 // TraceCopyFromEnd implements pgx.CopyFromTracer.
-func (t *Tracer) TraceCopyFromEnd(_ context.Context, conn *pgx.Conn, data pgx.TraceCopyFromEndData) {
+func (t *Tracer) TraceCopyFromEnd(ctx context.Context, conn *pgx.Conn, data pgx.TraceCopyFromEndData) {
 	f, took := t.end(conn, CopyFromStatement, data.Err)
+	if data.Err == nil {
+		t.noteWrite(ctx, conn, data.CommandTag)
+	}
 	if ce := t.check(took, data.Err, "copy from"); ce != nil {
 		ce.Write(append([]zap.Field{zap.String("table", f.sql), zap.Duration("duration", took), zap.Uint32("pid", conn.PgConn().PID())},
 			outcomeFields(data.CommandTag, data.Err)...)...)

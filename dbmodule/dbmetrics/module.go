@@ -1,6 +1,7 @@
 package dbmetrics
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -54,12 +55,15 @@ type CollectorParams struct {
 
 	Params
 	Querier dbmodule.Querier
+	Roles   *dbmodule.Roles `optional:"true"`
 }
 
 // RegisterPoolCollector registers a PoolCollector of the app's pool with
-// p.Registerer until the app stops. It asks for the Querier, not the pool,
-// so that an app whose Querier is a fake builds no pool: such a Querier has
-// no statistics, and nothing is registered.
+// p.Registerer until the app stops, labelled role="primary", and, on start,
+// one for each read replica's pool, labelled role="replica" and
+// replica="host:port". It asks for the Querier, not the pool, so that an
+// app whose Querier is a fake builds no pool: such a Querier has no
+// statistics, and nothing is registered.
 func RegisterPoolCollector(p CollectorParams) error {
 	pool, ok := p.Querier.(Stater)
 	if !ok {
@@ -68,7 +72,49 @@ func RegisterPoolCollector(p CollectorParams) error {
 		}
 		return nil
 	}
-	return register(p.Params, NewPoolCollector(pool, nil))
+	if err := register(p.Params, NewPoolCollector(pool, roleLabels(dbmodule.RolePrimary, ""))); err != nil {
+		return err
+	}
+	if p.Roles != nil {
+		registerReplicas(p.Params, p.Roles)
+	}
+	return nil
+}
+
+func roleLabels(role dbmodule.Role, replica string) prometheus.Labels {
+	return prometheus.Labels{"role": string(role), "replica": replica}
+}
+
+// registerReplicas registers the replicas' pools on start, when the app has
+// made them if anything asked for a dbmodule.ReadQuerier.
+func registerReplicas(p Params, roles *dbmodule.Roles) {
+	reg := p.Registerer
+	if reg == nil {
+		reg = prometheus.DefaultRegisterer
+	}
+	var registered []prometheus.Collector
+	p.Lifecycle.Append(fx.Hook{
+		OnStart: func(context.Context) error {
+			r := roles.Replicas()
+			if r == nil {
+				return nil
+			}
+			for _, s := range r.Status() {
+				c := NewPoolCollector(s.Pool, roleLabels(dbmodule.RoleReplica, s.Addr))
+				if err := reg.Register(c); err != nil {
+					return fmt.Errorf("register replica pool metrics: %w", err)
+				}
+				registered = append(registered, c)
+			}
+			return nil
+		},
+		OnStop: func(context.Context) error {
+			for _, c := range registered {
+				reg.Unregister(c)
+			}
+			return nil
+		},
+	})
 }
 
 // register registers c until the app stops.

@@ -20,6 +20,9 @@ func withRegisterer(reg prometheus.Registerer) fx.Option {
 	return fx.Supply(fx.Annotate(reg, fx.As(new(prometheus.Registerer))))
 }
 
+// primary is the labels of the primary pool's series.
+const primary = `{replica="",role="primary"}`
+
 // dbSeries returns the series of s that this package exports.
 func dbSeries(s map[string]float64) []string {
 	var names []string
@@ -41,10 +44,10 @@ func TestModuleExportsTheAppsPool(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := scrape(t, reg)
-	if got := s["pgxpool_acquires_total"]; got < 2 { // the start ping and the query
+	if got := s["pgxpool_acquires_total"+primary]; got < 2 { // the start ping and the query
 		t.Errorf("pgxpool_acquires_total = %v, want at least 2", got)
 	}
-	if got := s["pgxpool_max_connections"]; got != config.DefaultMaxConns {
+	if got := s["pgxpool_max_connections"+primary]; got != config.DefaultMaxConns {
 		t.Errorf("pgxpool_max_connections = %v, want %d", got, config.DefaultMaxConns)
 	}
 	if got := s[statements("query", "ok")]; got < 1 {
@@ -62,7 +65,7 @@ func TestModuleDefaultsToTheDefaultRegisterer(t *testing.T) {
 	app := fxtest.New(t, dbmodule.Module, dbmetrics.Module, fx.Replace(pg.Config(t)))
 	app.RequireStart()
 	s := scrape(t, prometheus.DefaultGatherer)
-	if _, ok := s["pgxpool_total_connections"]; !ok {
+	if _, ok := s["pgxpool_total_connections"+primary]; !ok {
 		t.Errorf("no pool metrics in the default registry: %v", dbSeries(s))
 	}
 	app.RequireStop()
