@@ -67,6 +67,7 @@ type replica struct {
 // replicaState is what the last check, or a failed read, found.
 type replicaState struct {
 	inRotation bool
+	primary    bool   // out of rotation as the primary, which the URL may list: not a fault
 	reason     string // why not, for logs and /readyz; never an address
 	lag        time.Duration
 }
@@ -76,6 +77,7 @@ type ReplicaStatus struct {
 	Index      int    // 1-based, in DATABASE_READ_URL's order
 	Addr       string // host:port; not for /readyz, which must not show addresses
 	InRotation bool
+	Primary    bool          // out of rotation because it is the primary (a URL listing every node lists it too)
 	Reason     string        // why not in rotation
 	Lag        time.Duration // replay lag at the last check, at least
 	Pool       *pgxpool.Pool
@@ -105,6 +107,9 @@ func newReplicas(cfg config.DB, primary Querier, o options) (*Replicas, error) {
 		instrument(hc, cfg, options{logger: rep.log, tracers: o.tracers, observers: o.observers, always: true, role: RoleReplica}, attrs)
 		rep.gate = holdBackgroundConnects(hc)
 		if rep.pool, err = pgxpool.NewWithConfig(rep.gate.ctx, hc); err != nil {
+			for _, made := range r.replicas {
+				made.pool.Close() // nothing has used them yet
+			}
 			return nil, fmt.Errorf("create replica pool for %s: %w", name, err)
 		}
 		r.replicas = append(r.replicas, rep)
@@ -146,8 +151,13 @@ func (r *Replicas) start(ctx context.Context) error {
 			in++
 		}
 	}
-	r.log.Info("read replicas opened", zap.Int("replicas", len(r.replicas)), zap.Int("in_rotation", in),
-		zap.Duration("max_lag", r.maxLag), zap.Duration("check_period", ReplicaCheckPeriod))
+	fields := []zap.Field{zap.Int("replicas", len(r.replicas)), zap.Int("in_rotation", in),
+		zap.Duration("max_lag", r.maxLag), zap.Duration("check_period", ReplicaCheckPeriod)}
+	if in == 0 {
+		r.log.Warn("read replicas opened, none in rotation: reads go to the primary", append(fields, zap.NamedError("reasons", r.Check(ctx)))...)
+	} else {
+		r.log.Info("read replicas opened", fields...)
+	}
 	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	r.cancel, r.done = cancel, make(chan struct{})
 	go r.loop(loopCtx)
@@ -218,11 +228,11 @@ func (r *Replicas) checkOne(ctx context.Context, rep *replica) *replicaState {
 	err := rep.pool.QueryRow(ctx, "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()::text").Scan(&standby, &replay)
 	switch {
 	case errors.Is(err, pgconn.ErrPrimaryConnection):
-		return &replicaState{reason: "is a primary (target_session_attrs refused it)"}
+		return &replicaState{primary: true, reason: "is a primary (target_session_attrs refused it)"}
 	case err != nil:
 		return &replicaState{reason: "not answering (" + pingReason(err) + ")"}
 	case !standby || replay == nil:
-		return &replicaState{reason: "is a primary, not a standby"}
+		return &replicaState{primary: true, reason: "is a primary, not a standby"}
 	}
 	pos, err := parseLSN(*replay)
 	if err != nil {
@@ -243,9 +253,12 @@ func (r *Replicas) setState(rep *replica, s *replicaState) {
 	if old.inRotation == s.inRotation {
 		return
 	}
-	if s.inRotation {
+	switch {
+	case s.inRotation:
 		rep.log.Info("replica back in read rotation", zap.Duration("lag", s.lag))
-	} else {
+	case s.primary:
+		rep.log.Info("replica left read rotation", zap.String("reason", s.reason)) // a switchover: no fault
+	default:
 		rep.log.Warn("replica left read rotation", zap.String("reason", s.reason))
 	}
 	r.noteRotation()
@@ -285,22 +298,23 @@ func (r *Replicas) Status() []ReplicaStatus {
 	out := make([]ReplicaStatus, len(r.replicas))
 	for i, rep := range r.replicas {
 		s := rep.state.Load()
-		out[i] = ReplicaStatus{Index: rep.index, Addr: rep.addr, InRotation: s.inRotation, Reason: s.reason, Lag: s.lag, Pool: rep.pool}
+		out[i] = ReplicaStatus{Index: rep.index, Addr: rep.addr, InRotation: s.inRotation, Primary: s.primary, Reason: s.reason, Lag: s.lag, Pool: rep.pool}
 	}
 	return out
 }
 
 // Check reports, for readiness, the replicas out of rotation, by index,
-// never by address: nil when every replica is in rotation.
+// never by address: nil when every one is in rotation, or is the primary.
 func (r *Replicas) Check(context.Context) error {
 	var out []string
 	in := 0
 	for _, s := range r.Status() {
-		if s.InRotation {
+		switch {
+		case s.InRotation:
 			in++
-			continue
+		case !s.Primary:
+			out = append(out, fmt.Sprintf("replica %d %s", s.Index, s.Reason))
 		}
-		out = append(out, fmt.Sprintf("replica %d %s", s.Index, s.Reason))
 	}
 	if len(out) == 0 {
 		return nil
