@@ -66,6 +66,7 @@ type replica struct {
 
 // replicaState is what the last check, or a failed read, found.
 type replicaState struct {
+	unchecked  bool // before the first check, whose outcome start logs
 	inRotation bool
 	primary    bool   // out of rotation as the primary, which the URL may list: not a fault
 	reason     string // why not, for logs and /readyz; never an address
@@ -103,7 +104,7 @@ func newReplicas(cfg config.DB, primary Querier, o options) (*Replicas, error) {
 		hc.ConnConfig.Fallbacks = host.fallbacks
 		rep := &replica{index: i + 1, addr: net.JoinHostPort(host.Host, strconv.Itoa(int(host.Port)))}
 		rep.log = r.log.With(zap.String("replica", rep.addr))
-		rep.state.Store(&replicaState{reason: "not checked yet"})
+		rep.state.Store(&replicaState{reason: "not checked yet", unchecked: true})
 		instrument(hc, cfg, options{logger: rep.log, tracers: o.tracers, observers: o.observers, always: true, role: RoleReplica}, attrs)
 		rep.gate = holdBackgroundConnects(hc)
 		if rep.pool, err = pgxpool.NewWithConfig(rep.gate.ctx, hc); err != nil {
@@ -151,6 +152,7 @@ func (r *Replicas) start(ctx context.Context) error {
 			in++
 		}
 	}
+	r.anyUp.Store(in > 0)
 	fields := []zap.Field{zap.Int("replicas", len(r.replicas)), zap.Int("in_rotation", in),
 		zap.Duration("max_lag", r.maxLag), zap.Duration("check_period", ReplicaCheckPeriod)}
 	if in == 0 {
@@ -250,7 +252,7 @@ func (r *Replicas) checkOne(ctx context.Context, rep *replica) *replicaState {
 // the change of all reads to the primary and back.
 func (r *Replicas) setState(rep *replica, s *replicaState) {
 	old := rep.state.Swap(s)
-	if old.inRotation == s.inRotation {
+	if old.inRotation == s.inRotation || old.unchecked {
 		return
 	}
 	switch {

@@ -259,14 +259,17 @@ func (c *Cluster) States(ctx context.Context) (map[string]State, error) {
 }
 
 // Primary returns the node the monitor holds for primary (reported and goal
-// state primary), or an error when none is, as during a switchover.
+// state primary, or wait_primary or single while it has no secondary), or
+// an error when none is, as during a switchover.
 func (c *Cluster) Primary(ctx context.Context) (*Node, error) {
 	states, err := c.States(ctx)
 	if err != nil {
 		return nil, err
 	}
 	for _, n := range c.nodes {
-		if s := states[n.Name]; s.Reported == "primary" && s.Goal == "primary" {
+		switch s := states[n.Name]; {
+		case s.Reported != s.Goal:
+		case s.Reported == "primary", s.Reported == "wait_primary", s.Reported == "single":
 			return n, nil
 		}
 	}
