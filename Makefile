@@ -13,6 +13,7 @@ run: deps build
 
 ## test: every test, with the race detector, against a real PostgreSQL the tests start
 test: deps
+	@./scripts/ensure-deps pg_auto_failover
 	$(GO) test -race -count=1 ./...
 
 ## check: formatting, go vet and staticcheck
