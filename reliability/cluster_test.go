@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -319,4 +320,63 @@ func (v verdict) String() string {
 	return fmt.Sprintf("%d acknowledged (%d lost); failed: %d never sent, %d refused throughout, %d lost mid-transaction, %d at commit; "+
 		"%d ambiguous; %d past their deadline;%s", v.acked, v.lost, v.unsent, v.refusedThroughout, v.lostInTx, v.commitUnknown,
 		v.ambiguous, v.overdue, codes)
+}
+
+// The whole service on the cluster: /readyz stays ready while a replica is
+// out of rotation and says which, by index; /metrics labels each pool by
+// role.
+func TestClusterServiceReportsEachRole(t *testing.T) {
+	c := healthyCluster(t)
+	ctx := context.Background()
+	var reads dbmodule.ReadQuerier
+	s := startService(t, fx.Replace(config.DB{URL: c.PrimaryURL("postgres"), ReadURL: c.ReadURL("postgres", "standby"), ReplicaMaxLag: time.Second}),
+		fx.Populate(&reads))
+	addr := s.http.Addr().String()
+	if code, body := getReadyz(t, addr); code != http.StatusOK || body != "ready\n" {
+		t.Errorf("/readyz on a healthy cluster = %d %q", code, body)
+	}
+	standby, err := c.Standby(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, series := range []string{`pgxpool_acquires_total{replica="",role="primary"}`,
+		fmt.Sprintf(`pgxpool_acquires_total{replica="127.0.0.1:%d",role="replica"}`, standby.Port)} {
+		if !strings.Contains(string(body), series) {
+			t.Errorf("/metrics lacks %s", series)
+		}
+	}
+
+	// Writes go on while the standby's replay is paused, so it falls behind.
+	admin, err := pgx.Connect(ctx, standby.URL("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, "SELECT pg_wal_replay_pause()"); err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Exec(ctx, "SELECT pg_wal_replay_resume()") //nolint:errcheck // best effort; the next test waits for a healthy cluster
+	createTable(t, s.q, "role_writes")
+	var code int
+	var ready string
+	waitFor(t, "/readyz to report the lagging replica", func() bool {
+		if _, err := s.q.Exec(ctx, "INSERT INTO role_writes (id) VALUES ((random() * 1e15)::bigint)"); err != nil {
+			t.Fatal(err)
+		}
+		code, ready = getReadyz(t, addr)
+		return strings.Contains(ready, "database replicas:")
+	})
+	t.Logf("/readyz with the standby lagging: %d %q", code, ready)
+	if code != http.StatusOK || !strings.Contains(ready, "lagging") || strings.Contains(ready, "127.0.0.1") {
+		t.Errorf("/readyz = %d %q; want 200 naming the lagging replica by index, with no address", code, ready)
+	}
+	if inRecovery(t, reads) {
+		t.Error("a read went to the lagging standby")
+	}
 }
