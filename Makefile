@@ -20,7 +20,6 @@ test: deps-all
 ## test-root: the root module's tests alone: all a user of the library runs; needs only Go and PostgreSQL
 test-root: deps
 	$(GO) test -race -count=1 ./...
-	cd dbmodule/dbtest/pgtestdbmigrator && $(GO) test -race -count=1 ./...
 
 ## check: formatting, go vet and staticcheck
 check:
@@ -58,7 +57,7 @@ build:
 deps:
 	@./scripts/ensure-deps
 deps-all:
-	@./scripts/ensure-deps pgbouncer hyperfine pg_autoctl
+	@./scripts/ensure-deps pgbouncer hyperfine pg_auto_failover
 
 # Only the benchmarks time whole processes with hyperfine.
 bench-deps:

@@ -46,7 +46,7 @@ var Module = fx.Options(
 		func(r *prometheus.Registry) prometheus.Gatherer { return r },
 	),
 	httpserver.Module,
-	fx.Provide(httpserver.AsCheck(databaseCheck), httpserver.AsRoute(metricsRoute)),
+	fx.Provide(httpserver.AsCheck(databaseCheck), httpserver.AsCheck(replicaCheck), httpserver.AsRoute(metricsRoute)),
 )
 
 // New builds the service; opts come last, so they can replace any part of it.
@@ -58,6 +58,19 @@ func New(opts ...fx.Option) *fx.App {
 // an app whose Querier is a fake is ready without one.
 func databaseCheck(q dbmodule.Querier) httpserver.Check {
 	return httpserver.Check{Name: "database", Check: func(ctx context.Context) error { return dbmodule.Ping(ctx, q) }}
+}
+
+// replicaCheck reports on /readyz the read replicas out of rotation, by
+// index, without making the service unready: reads go to the others, or to
+// the primary, meanwhile. It asks for dbmodule.Roles, which makes nothing,
+// so that an app whose Querier is a fake needs no database for it.
+func replicaCheck(roles *dbmodule.Roles) httpserver.Check {
+	return httpserver.Check{Name: "database replicas", Optional: true, Check: func(ctx context.Context) error {
+		if r := roles.Replicas(); r != nil {
+			return r.Check(ctx)
+		}
+		return nil
+	}}
 }
 
 // refuseTracing stands where dbtrace.Module would, among the pool's

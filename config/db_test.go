@@ -14,6 +14,7 @@ import (
 const (
 	runtimeURL = "postgres://app:runtime-s3cret@pooler:6432/app"
 	directURL  = "postgres://app:direct-s3cret@primary:5432/app"
+	readURL    = "postgres://app:read-s3cret@standby1:5432,standby2:5432/app?target_session_attrs=prefer-standby"
 )
 
 func TestURLResolution(t *testing.T) {
@@ -240,6 +241,9 @@ func badDBEnvironments() []struct {
 		{"semicolon in query", "DATABASE_URL", u("postgres://app:PW@db/app?sslmode=disable;x=1")},
 		{"bad direct URL", "DIRECT_URL", u("postgresql://app:PW@db:70000/app")},
 		{"direct URL wrong scheme", "DIRECT_URL", u("jdbc:postgresql://db/app?password=PW")},
+		{"bad read URL", "DATABASE_READ_URL", u("postgres://app:PW@standby1:5432,standby2:x/app")},
+		{"replica lag zero", "DB_REPLICA_MAX_LAG", "0s"},
+		{"replica lag negative", "DB_REPLICA_MAX_LAG", "-1s"},
 		{"max conns not a number", "DB_MAX_CONNS", "ten"},
 		{"max conns negative", "DB_MAX_CONNS", "-1"},
 		{"max conns zero", "DB_MAX_CONNS", "0"},
@@ -330,6 +334,8 @@ func TestValidateHandBuiltConfig(t *testing.T) {
 		{config.DB{URL: runtimeURL, QueryExecMode: "fast"}, "DB_QUERY_EXEC_MODE"},
 		{config.DB{URL: "postgres://u:" + password + "@h:1234567/db"}, "DATABASE_URL"},
 		{config.DB{DirectURL: "mysql://u:" + password + "@h/db"}, "DIRECT_URL"},
+		{config.DB{URL: runtimeURL, ReadURL: "postgres://u:" + password + "@h:0/db"}, "DATABASE_READ_URL"},
+		{config.DB{URL: runtimeURL, ReplicaMaxLag: -time.Second}, "DB_REPLICA_MAX_LAG"},
 	} {
 		err := tt.db.Validate()
 		if err == nil {
@@ -349,7 +355,8 @@ func TestValidateHandBuiltConfig(t *testing.T) {
 }
 
 func TestPrintingDBHidesPasswords(t *testing.T) {
-	db := config.DB{URL: "postgres://app:" + password + "@db/app", DirectURL: "postgres://db/app?password=" + password}
+	db := config.DB{URL: "postgres://app:" + password + "@db/app", DirectURL: "postgres://db/app?password=" + password,
+		ReadURL: "postgres://app:" + password + "@standby/app"}
 	for _, format := range []string{"%v", "%+v", "%#v", "%s"} {
 		out := fmt.Sprintf(format, db)
 		if strings.Contains(out, password) {

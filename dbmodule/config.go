@@ -3,9 +3,11 @@ package dbmodule
 import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/multitracer"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+	"reflect"
 
 	"github.com/fxpg/fxpg/config"
 )
@@ -18,6 +20,7 @@ type options struct {
 	tracers   []pgx.QueryTracer
 	observers []StatementObserver
 	guard     *Guard // guardrails (guard.go); nil: a Guard from the config
+	role      Role   // "" is the primary's
 }
 
 // WithLogger logs statements and connection events to logger through the
@@ -72,6 +75,17 @@ func parseConfig(cfg config.DB, o options) (*pgxpool.Config, *Tracer, *connGate,
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	tracer, gate, err := instrument(pc, cfg, o)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return pc, tracer, gate, nil
+}
+
+// instrument gives pc, parsed from cfg's settings, what every pool the
+// module makes has: the gate on its connects, the Tracer (with o's tracers
+// after it) and its reset policy (reset.go), and the guardrails.
+func instrument(pc *pgxpool.Config, cfg config.DB, o options) (*Tracer, *connGate, error) {
 	log := o.logger
 	if log == nil {
 		log = zap.NewNop()
@@ -80,13 +94,15 @@ func parseConfig(cfg config.DB, o options) (*pgxpool.Config, *Tracer, *connGate,
 	gate.install(pc)
 	tracer := newTracer(cfg, o)
 	tracer.gate = gate
+	tracer.servers = newServers(targetSessionAttrs(pc.ConnConfig), tracer.Logger)
+	tracer.servers.install(pc)
 	pc.ConnConfig.Tracer = combine(tracer, o.tracers)
 	// Leak detection, acquire timeout, live credentials: guard.go. After
 	// combine, so that the acquire timeout's tracer comes last.
 	if err := installGuards(pc, cfg, o); err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
-	return pc, tracer, gate, nil
+	return tracer, gate, nil
 }
 
 // newTracer makes the pool's Tracer. Every pool has one, for the backoff of
@@ -98,7 +114,29 @@ func newTracer(cfg config.DB, o options) *Tracer {
 		logger = nil
 	}
 	cfg = cfg.WithDefaults()
-	return &Tracer{Logger: logger, SlowQueryThreshold: cfg.SlowQueryThreshold, LogArgs: cfg.LogQueryArgs, Observers: o.observers}
+	return &Tracer{Logger: logger, SlowQueryThreshold: cfg.SlowQueryThreshold, LogArgs: cfg.LogQueryArgs, Observers: o.observers,
+		notesWrites: o.role != RoleReplica}
+}
+
+// targetSessionAttrs names the target_session_attrs pgconn parsed into cc,
+// by the check it installed: pgconn keeps no other trace of it.
+func targetSessionAttrs(cc *pgx.ConnConfig) string {
+	if cc.ValidateConnect == nil {
+		return "any"
+	}
+	got := reflect.ValueOf(cc.ValidateConnect).Pointer()
+	for name, check := range map[string]pgconn.ValidateConnectFunc{
+		"read-write":     pgconn.ValidateConnectTargetSessionAttrsReadWrite,
+		"read-only":      pgconn.ValidateConnectTargetSessionAttrsReadOnly,
+		"primary":        pgconn.ValidateConnectTargetSessionAttrsPrimary,
+		"standby":        pgconn.ValidateConnectTargetSessionAttrsStandby,
+		"prefer-standby": pgconn.ValidateConnectTargetSessionAttrsPreferStandby,
+	} {
+		if reflect.ValueOf(check).Pointer() == got {
+			return name
+		}
+	}
+	return "any"
 }
 
 // combine puts the extra tracers after the Tracer, with pgx's multitracer

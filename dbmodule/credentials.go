@@ -29,7 +29,7 @@ import (
 // Between the server taking a new password and the app seeing it (or the
 // other way round), a new connection is refused (28P01). No statement was
 // sent, so the module's Querier waits briefly and tries again, with the
-// password read anew, for up to DB_CONNECT_TIMEOUT (see credentialRetry).
+// password read anew, for up to DB_CONNECT_TIMEOUT (see rideThrough.neverSent).
 
 // ErrPasswordUnavailable is what errors.Is finds in the error of a new
 // connection that got no password: DB_PASSWORD_FILE could not be read or
@@ -269,4 +269,15 @@ func (p *passwordCache) reject(pw string) {
 	if !p.expires.IsZero() && p.password == pw {
 		p.password, p.expires = "", time.Time{}
 	}
+}
+
+// credentialsRefused reports whether err is a new connection refused for
+// its password, or one that got none: failures of the acquire, before any
+// statement was sent.
+func credentialsRefused(err error) bool {
+	if errors.Is(err, ErrPasswordUnavailable) {
+		return true
+	}
+	var connectErr *pgconn.ConnectError
+	return errors.As(err, &connectErr) && passwordRejected(err)
 }

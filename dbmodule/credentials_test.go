@@ -392,18 +392,3 @@ func TestQuerierRetriesARejectedPassword(t *testing.T) {
 	dbtest.WaitFor(t, "nothing held", func() bool { return pool.Stat().AcquiredConns() == 0 })
 }
 
-func TestQuerierIsThePoolWithStaticCredentials(t *testing.T) {
-	var (
-		q    dbmodule.Querier
-		pool *pgxpool.Pool
-	)
-	app := fxtest.New(t, dbmodule.Module, pg.Module(t), fx.Populate(&q, &pool))
-	app.RequireStart()
-	defer app.RequireStop()
-	if q != dbmodule.Querier(pool) {
-		t.Errorf("Querier is %T, want the pool itself", q)
-	}
-	if dbmodule.NewQuerier(pool, nil) != dbmodule.Querier(pool) {
-		t.Error("NewQuerier with no guard is not the pool")
-	}
-}

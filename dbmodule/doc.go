@@ -9,11 +9,42 @@
 //
 // # What it provides
 //
-// Module provides config.DB (from config.LoadDB), *Guard (NewGuard),
-// *pgxpool.Pool (NewPool) and Querier (the pool, as an interface that pgx.Tx
-// and *pgx.Conn satisfy too).
-// It uses the app's *zap.Logger when there is one and never provides one.
-// Nothing is global: two apps in one process have two pools.
+// Module provides config.DB (from config.LoadDB), *Guard (NewGuard), *pgxpool.Pool (NewPool),
+// Querier (the pool, as an interface that pgx.Tx and *pgx.Conn satisfy
+// too), ReadQuerier (the read handle) and *Roles. It uses the app's
+// *zap.Logger when there is one and never provides one. Nothing is global:
+// two apps in one process have two pools.
+//
+// # Roles: the primary and read replicas
+//
+// Querier is the primary's: writes, and reads that must be fresh. ReadQuerier
+// is a type of its own with the same methods, for reads that a replica may
+// serve. Without DATABASE_READ_URL it is the Querier itself, so code written
+// against it runs unchanged on one server. With it, it is a *Replicas: one
+// pool per host the URL lists, made like the primary's from the same DB_*
+// settings, started and stopped with the app. Reads go round robin to the
+// replicas in rotation: standbys that answer their checks (every
+// ReplicaCheckPeriod) and lag by no more than DB_REPLICA_MAX_LAG, measured
+// by WAL position; with none, to the primary, logged once per change.
+// WithReadYourWrites makes a request's reads see its own commits. A second
+// pool is thus a role of the same module, not a second module: nothing is
+// named or tagged, and Roles tells readiness checks and metrics of the
+// replicas without making them. Replace both handles with one fake:
+//
+//	fx.Replace(fx.Annotate(fake, fx.As(new(dbmodule.Querier)), fx.As(new(dbmodule.ReadQuerier))))
+//
+// # Failover
+//
+// A call through Querier that fails before it reaches a server (no
+// connection could be opened, the server refused the startup, a URL's
+// target_session_attrs turned every host down) waits and tries again while
+// one caller probes for all, within the caller's deadline and
+// RideThroughLimit; a call whose statement may have run is never retried.
+// With a URL listing every node and target_session_attrs=read-write, a
+// server that turns read-only is left for the new primary. A lost
+// connection costs only itself (the pool pings its server's others before
+// their next use); a crash or demotion drops every connection to that
+// server, once. An outage is logged in two lines, not one per dial.
 //
 // # Which URL
 //
@@ -35,8 +66,8 @@
 // queries in flight finish, but returns when the stop context ends even if a
 // caller never released a connection.
 //
-// Broken connections are the pool's to replace: after a database restart the
-// next acquire connects anew, so the app needs no restart.
+// Broken connections are the pool's to replace: after a database restart or
+// a failover the next acquire connects anew, so the app needs no restart.
 //
 // # Guardrails
 //
@@ -82,7 +113,8 @@
 // The pool's Tracer times each statement once: it logs statements at debug,
 // slow ones (DB_SLOW_QUERY_THRESHOLD) at warn, argument values only with
 // DB_LOG_QUERY_ARGS=true; it tells the StatementObservers apps add with
-// AsStatementObserver (metrics, say); and it resets the pool when a
-// connection is lost. Apps add pgx tracers, such as OpenTelemetry's, with
-// AsTracer; they run after it through pgx's multitracer.
+// AsStatementObserver (metrics, say); and it applies the reset policy when
+// a connection is lost. Logs carry role=primary or role=replica. Apps add
+// pgx tracers, such as OpenTelemetry's, with AsTracer; they run after it
+// through pgx's multitracer, on every pool.
 package dbmodule

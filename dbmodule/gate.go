@@ -180,7 +180,7 @@ func (g *connGate) connected(ctx context.Context, host string, port uint16, err 
 	if g.failures == 1 {
 		g.since = now
 		_, reason := Classify(err)
-		g.log.Warn("database unreachable; retrying with backoff, logging again when it is back", zap.String("host", host),
+		g.log.Warn("database unreachable", zap.String("host", host),
 			zap.Uint16("port", port), zap.String("reason", reason), zap.String("error", connectDetail(err)))
 	}
 	g.notBefore = now.Add(g.interval(now))

@@ -311,3 +311,7 @@ func (s GuardStats) String() string {
 	return fmt.Sprintf("leaks=%d held=%d acquire_timeouts=%d waiting=%d acquires=%d password_fetches=%d password_failures=%d credential_retries=%d",
 		s.Leaks, s.HeldConns, s.AcquireTimeouts, s.AcquireWaiting, s.AcquireWait.Count, s.PasswordFetches, s.PasswordFailures, s.CredentialRetries)
 }
+
+// dynamicPasswords reports whether new connections take their password
+// from DB_PASSWORD_FILE or a PasswordProvider, which may change under them.
+func (g *Guard) dynamicPasswords() bool { return g != nil && g.credentials != nil }

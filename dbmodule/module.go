@@ -13,8 +13,11 @@ import (
 //   - *Guard, the pool's guardrails (leak detection, acquire timeout, live
 //     credentials), each as config.DB asks, made by NewGuard;
 //   - *pgxpool.Pool, made by NewPool, pinged on start and closed on stop;
-//   - Querier, the pool as a query handle;
-//   - *Transactor, which runs functions in transactions on the Querier.
+//   - Querier, the pool as a query handle that rides out failovers;
+//   - *Transactor, which runs functions in transactions on the Querier;
+//   - ReadQuerier, the read handle: the Querier, or the replicas of
+//     DATABASE_READ_URL (NewReadQuerier);
+//   - *Roles, which tells readiness checks and metrics of the replicas.
 //
 // It logs through the app's *zap.Logger when there is one. Replace config.DB
 // with fx.Replace to point the app at another database, or replace Querier
@@ -26,6 +29,8 @@ var Module = fx.Module("dbmodule",
 		NewPool,
 		NewQuerier,
 		NewTransactor,
+		NewReadQuerier,
+		NewRoles,
 	),
 )
 

@@ -61,8 +61,8 @@ func NewPool(p PoolParams) (*pgxpool.Pool, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	log = log.Named("db")
-	pc, tracer, gate, err := parseConfig(p.Config, options{logger: log, tracers: p.Tracers, observers: p.Observers, guard: p.Guard})
+	log = log.Named("db").With(zap.String("role", string(RolePrimary)))
+	pc, _, gate, err := parseConfig(p.Config, options{logger: log, tracers: p.Tracers, observers: p.Observers, guard: p.Guard})
 	if err != nil {
 		return nil, err
 	}
@@ -71,7 +71,6 @@ func NewPool(p PoolParams) (*pgxpool.Pool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create database pool: %w", err)
 	}
-	tracer.attach(pool)
 	// The hooks hold the only reference to token: once an app that never
 	// started is unreachable, the cleanup closes its pool, whose health
 	// check goroutine would otherwise run for ever.
@@ -170,11 +169,11 @@ func closeUnstarted(p poolAndGate) {
 }
 
 // Open makes a pool from cfg and pings it, for programs without fx. Close it
-// with Close. Like NewPool's, the pool drops the connections a restarted or
-// failed-over server took with it, and backs off while the server refuses
-// connections.
+// with Close. Like NewPool's, the pool follows the reset policy (reset.go)
+// when a query finds its connection lost, and backs off while the server
+// refuses connections.
 func Open(ctx context.Context, cfg config.DB, opts ...Option) (*pgxpool.Pool, error) {
-	pc, tracer, _, err := parseConfig(cfg, optionsOf(opts))
+	pc, _, _, err := parseConfig(cfg, optionsOf(opts))
 	if err != nil {
 		return nil, err
 	}
@@ -182,7 +181,6 @@ func Open(ctx context.Context, cfg config.DB, opts ...Option) (*pgxpool.Pool, er
 	if err != nil {
 		return nil, fmt.Errorf("create database pool: %w", err)
 	}
-	tracer.attach(pool)
 	if err := ping(ctx, pool, cfg); err != nil {
 		Close(ctx, pool) //nolint:errcheck // the ping error matters more
 		return nil, err

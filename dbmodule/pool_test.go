@@ -61,14 +61,15 @@ func TestModuleLifecycle(t *testing.T) {
 	if n := pool.Stat().TotalConns(); n != 0 {
 		t.Fatalf("pool has %d connections before start; construction must do no I/O", n)
 	}
-	if q != dbmodule.Querier(pool) {
-		t.Error("Querier is not the pool itself")
-	}
 	app.RequireStart()
 
 	var one int
+	acquires := pool.Stat().AcquireCount()
 	if err := q.QueryRow(context.Background(), "SELECT 1").Scan(&one); err != nil || one != 1 {
 		t.Fatalf("query through Querier = %d, %v", one, err)
+	}
+	if pool.Stat().AcquireCount() != acquires+1 {
+		t.Error("Querier does not run on the pool")
 	}
 	opened := logs.FilterMessage("database pool opened").All()
 	if len(opened) != 1 {

@@ -35,9 +35,12 @@ var (
 	_ Querier = pgx.Tx(nil)
 )
 
-// NewQuerier provides the pool as the app's Querier. The pool itself is the
-// handle, with no wrapper, so a query through Querier costs exactly what it
-// costs through pgxpool; only when guard takes passwords from
-// DB_PASSWORD_FILE or a PasswordProvider is it wrapped, to ride through a
-// rotation (see handle.go). guard may be nil.
-func NewQuerier(pool *pgxpool.Pool, guard *Guard) Querier { return guardedQuerier(pool, guard) }
+// NewQuerier provides the pool as the app's Querier, which rides out a
+// failover or restart: a call that fails before it reaches a server (no
+// connection could be opened, the server refused it at startup, or, with
+// passwords from DB_PASSWORD_FILE or a PasswordProvider, refused a password
+// that was rotated meanwhile) waits and tries again, within its deadline
+// and RideThroughLimit, while one caller probes for all; a call whose
+// statement may have run is never retried. A query through it costs what it
+// costs through pgxpool, with no more allocations. guard may be nil.
+func NewQuerier(pool *pgxpool.Pool, guard *Guard) Querier { return newRideThrough(pool, guard) }

@@ -6,13 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 )
@@ -25,10 +23,13 @@ import (
 //     prepared statement; argument values only with LogArgs, as they may hold
 //     personal data or secrets;
 //   - tells each of Observers, such as the metrics of dbmetrics;
-//   - resets the pool, once attached to one, when a statement finds its
-//     connection lost (see resetOnConnLoss).
+//   - in the pools the module makes, applies the reset policy when a
+//     statement finds its connection lost (see reset.go): one lost
+//     connection costs only itself, a server gone drops all of its.
 //
-// It logs new connections too: at debug, and failed ones at warn.
+// It logs new connections at debug, and an outage in two lines: the first
+// failed connect at warn, and the first connect that succeeds again with
+// the count of those that failed in between.
 //
 // Below debug level a statement costs two clock reads and two lookups in
 // its connection's CustomData, where the start of the statement in flight is
@@ -39,8 +40,9 @@ type Tracer struct {
 	LogArgs            bool
 	Observers          []StatementObserver
 
-	pool atomic.Pointer[pgxpool.Pool] // reset on connection loss
-	gate *connGate                    // told how each connect went
+	gate        *connGate // told how each connect went
+	servers     *servers  // nil: no reset policy (a Tracer made outside the module)
+	notesWrites bool      // tells read-your-writes of commits (ryw.go): a primary's pool
 }
 
 var (
@@ -88,9 +90,12 @@ func (k StatementKind) String() string {
 
 // inFlight is what the Tracer remembers about a connection's current statement.
 type inFlight struct {
-	start time.Time
-	sql   string
-	args  []any
+	start    time.Time
+	sql      string
+	args     []any
+	server   connServer // see reset.go
+	rows     []rideRow  // QueryRow's rows, cut from a slab (see retry.go)
+	readRows []readRow  // a replica's (see route.go)
 }
 
 // inFlightKey keys a connection's inFlight in its pgconn.PgConn.CustomData.
@@ -123,8 +128,8 @@ func (t *Tracer) end(conn *pgx.Conn, kind StatementKind, err error) (*inFlight, 
 			o.ObserveStatement(s)
 		}
 	}
-	if err != nil {
-		t.resetOnConnLoss(conn, err)
+	if err != nil && t.servers != nil {
+		t.servers.lost(conn, err)
 	}
 	return f, took
 }
@@ -136,8 +141,11 @@ func (t *Tracer) TraceQueryStart(ctx context.Context, conn *pgx.Conn, data pgx.T
 }
 
 // TraceQueryEnd implements pgx.QueryTracer.
-func (t *Tracer) TraceQueryEnd(_ context.Context, conn *pgx.Conn, data pgx.TraceQueryEndData) {
+func (t *Tracer) TraceQueryEnd(ctx context.Context, conn *pgx.Conn, data pgx.TraceQueryEndData) {
 	f, took := t.end(conn, QueryStatement, data.Err)
+	if data.Err == nil {
+		t.noteWrite(ctx, conn, data.CommandTag)
+	}
 	if ce := t.check(took, data.Err, "query"); ce != nil {
 		fields := append(t.statementFields(f.sql, f.args), zap.Duration("duration", took), zap.Uint32("pid", conn.PgConn().PID()))
 		ce.Write(append(fields, outcomeFields(data.CommandTag, data.Err)...)...)
@@ -163,8 +171,11 @@ func (t *Tracer) TraceBatchQuery(_ context.Context, conn *pgx.Conn, data pgx.Tra
 }
 
 // TraceBatchEnd implements pgx.BatchTracer.
-func (t *Tracer) TraceBatchEnd(_ context.Context, conn *pgx.Conn, data pgx.TraceBatchEndData) {
+func (t *Tracer) TraceBatchEnd(ctx context.Context, conn *pgx.Conn, data pgx.TraceBatchEndData) {
 	_, took := t.end(conn, BatchStatement, data.Err)
+	if data.Err == nil {
+		t.noteWrite(ctx, conn, pgconn.NewCommandTag("BATCH")) // its statements' tags are not told: assume a write
+	}
 	if ce := t.check(took, data.Err, "batch"); ce != nil {
 		ce.Write(append([]zap.Field{zap.Duration("duration", took), zap.Uint32("pid", conn.PgConn().PID())}, outcomeFields(pgconn.CommandTag{}, data.Err)...)...)
 	}
@@ -177,8 +188,11 @@ func (t *Tracer) TraceCopyFromStart(ctx context.Context, conn *pgx.Conn, data pg
 }
 
 // TraceCopyFromEnd implements pgx.CopyFromTracer.
-func (t *Tracer) TraceCopyFromEnd(_ context.Context, conn *pgx.Conn, data pgx.TraceCopyFromEndData) {
+func (t *Tracer) TraceCopyFromEnd(ctx context.Context, conn *pgx.Conn, data pgx.TraceCopyFromEndData) {
 	f, took := t.end(conn, CopyFromStatement, data.Err)
+	if data.Err == nil {
+		t.noteWrite(ctx, conn, data.CommandTag)
+	}
 	if ce := t.check(took, data.Err, "copy from"); ce != nil {
 		ce.Write(append([]zap.Field{zap.String("table", f.sql), zap.Duration("duration", took), zap.Uint32("pid", conn.PgConn().PID())},
 			outcomeFields(data.CommandTag, data.Err)...)...)
@@ -208,7 +222,13 @@ func (t *Tracer) TraceConnectEnd(ctx context.Context, data pgx.TraceConnectEndDa
 	if t.gate != nil {
 		t.gate.connected(ctx, start.host, start.port, data.Err)
 	}
-	if t.Logger == nil || data.Err != nil {
+	if data.Err != nil {
+		return
+	}
+	if t.servers != nil {
+		t.servers.track(data.Conn)
+	}
+	if t.Logger == nil {
 		return
 	}
 	if ce := t.Logger.Check(zap.DebugLevel, "database connection opened"); ce != nil {
@@ -296,36 +316,3 @@ func preparedStatementLost(err error) bool {
 // pooler causes under pgx's default statement cache.
 const ExecModeHint = "a pooler in transaction mode (PgBouncer before 1.21, or without max_prepared_statements) loses prepared statements: " +
 	"behind one, set DB_QUERY_EXEC_MODE=exec (or default_query_exec_mode=exec in DATABASE_URL)"
-
-// attach makes the Tracer reset pool when a statement finds its connection
-// lost.
-func (t *Tracer) attach(pool *pgxpool.Pool) { t.pool.Store(pool) }
-
-// resetOnConnLoss resets the pool when err means that conn's server went
-// away: shut down, crashed, or cut off by the network. The pool's idle
-// connections most likely went down with it, and without a reset each would
-// fail one caller once the server is back, as pgxpool only pings connections
-// idle for over a second. Reset closes the idle connections at once and the
-// busy ones when they are released.
-func (t *Tracer) resetOnConnLoss(conn *pgx.Conn, err error) {
-	if pool := t.pool.Load(); pool != nil && connLost(conn, err) {
-		pool.Reset()
-	}
-}
-
-// connLost reports whether err means conn's server went away, as opposed to
-// the statement failing or its caller giving up.
-func connLost(conn *pgx.Conn, err error) bool {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return false // pgx closes a connection whose query was interrupted; the server is fine
-	}
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		switch pgErr.Code {
-		case "57P01", "57P02", "57P03": // admin_shutdown, crash_shutdown, cannot_connect_now
-			return true
-		}
-		return false
-	}
-	return conn.IsClosed()
-}

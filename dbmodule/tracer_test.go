@@ -155,7 +155,7 @@ func TestTracerLogsConnects(t *testing.T) {
 		dbmodule.WithLogger(zap.New(core))); err == nil {
 		t.Fatal("Open of port 1 succeeded")
 	}
-	failed := failLogs.FilterMessageSnippet("database unreachable").All()
+	failed := failLogs.FilterMessage("database unreachable").All()
 	if len(failed) != 1 || failed[0].Level != zapcore.WarnLevel {
 		t.Errorf("failed connect not logged once at warn: %v", failLogs.All())
 	}

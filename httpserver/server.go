@@ -29,9 +29,12 @@ type Route struct {
 
 // A Check is one readiness condition. Its error's message is shown to
 // whoever asks /readyz, so it must not carry secrets or internal addresses.
+// An Optional check's failure is reported in /readyz's body but leaves the
+// service ready, as for a read replica: the service works without it.
 type Check struct {
-	Name  string
-	Check func(context.Context) error
+	Name     string
+	Check    func(context.Context) error
+	Optional bool
 }
 
 // AsRoute annotates a constructor of a Route so that the server mounts it.
@@ -121,29 +124,35 @@ func (s *Server) Addr() net.Addr {
 	return s.addr
 }
 
-// readiness answers 200 when every check passes within ReadinessTimeout, and
-// 503 with each failing check's reason otherwise.
+// readiness answers 200 when every check that is not Optional passes within
+// ReadinessTimeout, and 503 otherwise, listing each failing check's reason.
 func readiness(checks []Check, log *zap.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), ReadinessTimeout)
 		defer cancel()
-		var failed []string
+		var failed, degraded []string
 		for _, c := range checks {
 			if err := c.Check(ctx); err != nil {
-				log.Warn("readiness check failed", zap.String("check", c.Name), zap.NamedError("reason", err), zap.Error(errors.Unwrap(err)))
-				failed = append(failed, c.Name+": "+err.Error())
+				log.Warn("readiness check failed", zap.String("check", c.Name), zap.NamedError("reason", err), zap.Error(errors.Unwrap(err)),
+					zap.Bool("optional", c.Optional))
+				if c.Optional {
+					degraded = append(degraded, c.Name+": "+err.Error())
+				} else {
+					failed = append(failed, c.Name+": "+err.Error())
+				}
 			}
 		}
+		failed = append(failed, degraded...)
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
-		if len(failed) > 0 {
+		status := "ready"
+		if len(failed) > len(degraded) {
 			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintln(w, "not ready")
-			for _, f := range failed {
-				fmt.Fprintln(w, f)
-			}
-			return
+			status = "not ready"
 		}
-		fmt.Fprintln(w, "ready")
+		fmt.Fprintln(w, status)
+		for _, f := range failed {
+			fmt.Fprintln(w, f)
+		}
 	})
 }

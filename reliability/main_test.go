@@ -5,6 +5,7 @@
 package reliability_test
 
 import (
+	"fmt"
 	"os"
 	"testing"
 
@@ -15,4 +16,11 @@ import (
 // kill a server start their own.
 var pg dbtest.Server
 
-func TestMain(m *testing.M) { os.Exit(pg.Main(m)) }
+func TestMain(m *testing.M) {
+	code := pg.Main(m)
+	if err := cluster.Close(); err != nil { // holds no goroutines, so it may outlive pg.Main's leak check
+		fmt.Fprintln(os.Stderr, "stop the pg_auto_failover cluster:", err)
+		code = max(code, 1)
+	}
+	os.Exit(code)
+}

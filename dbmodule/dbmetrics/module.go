@@ -75,6 +75,8 @@ type CollectorParams struct {
 	Pool *pgxpool.Pool
 	// Guard is the pool's guardrails, which dbmodule.Module provides.
 	Guard *dbmodule.Guard `optional:"true"`
+	// Roles tells of the read replicas' pools, labelled role="replica".
+	Roles *dbmodule.Roles `optional:"true"`
 }
 
 // RegisterPoolCollector registers a PoolCollector of p.Pool with
@@ -82,19 +84,23 @@ type CollectorParams struct {
 // has a guardrail on. As an fx.Invoke it builds the pool; Module instead
 // registers the collectors when the pool is built.
 func RegisterPoolCollector(p CollectorParams) error {
-	c, err := NewPoolCollector(p.Pool, nil)
+	c, err := NewPoolCollector(p.Pool, roleLabels(dbmodule.RolePrimary, ""))
 	if err != nil {
 		return err
 	}
 	collectors := []prometheus.Collector{c}
 	if p.Guard.Guardrails() != (dbmodule.Guardrails{}) { // else it has nothing to count
-		g, err := NewGuardCollector(p.Guard, p.Pool, nil)
+		g, err := NewGuardCollector(p.Guard, p.Pool, roleLabels(dbmodule.RolePrimary, ""))
 		if err != nil {
 			return err
 		}
 		collectors = append(collectors, g)
 	}
-	return register(p.Params, collectors...)
+	if err := register(p.Params, collectors...); err != nil {
+		return err
+	}
+	registerReplicas(p.Params, p.Roles)
+	return nil
 }
 
 // wiring is what the module's two halves tell each other: whether the
@@ -121,19 +127,60 @@ func newModuleStatementMetrics(p Params, w *wiring) (*StatementMetrics, error) {
 	return m, nil
 }
 
+func roleLabels(role dbmodule.Role, replica string) prometheus.Labels {
+	return prometheus.Labels{"role": string(role), "replica": replica}
+}
+
+// registerReplicas registers the replicas' pools on start, when the app has
+// made them (if anything asked for a dbmodule.ReadQuerier with
+// DATABASE_READ_URL set), and unregisters them on stop.
+func registerReplicas(p Params, roles *dbmodule.Roles) {
+	if roles == nil || p.Registerer == nil {
+		return
+	}
+	reg := p.Registerer
+	var registered []prometheus.Collector
+	p.Lifecycle.Append(fx.Hook{
+		OnStart: func(context.Context) error {
+			r := roles.Replicas()
+			if r == nil {
+				return nil
+			}
+			for _, s := range r.Status() {
+				c, err := NewPoolCollector(s.Pool, roleLabels(dbmodule.RoleReplica, s.Addr))
+				if err != nil {
+					return err
+				}
+				if err := reg.Register(c); err != nil {
+					return fmt.Errorf("register replica pool metrics: %w", err)
+				}
+				registered = append(registered, c)
+			}
+			return nil
+		},
+		OnStop: func(context.Context) error {
+			for _, c := range registered {
+				reg.Unregister(c)
+			}
+			return nil
+		},
+	})
+}
+
 // decorateParams are decoratePool's dependencies.
 type decorateParams struct {
 	fx.In
 
 	Params
 	Guard  *dbmodule.Guard `optional:"true"`
+	Roles  *dbmodule.Roles `optional:"true"`
 	Wiring *wiring
 }
 
 // decoratePool registers the collectors of pool and its Guard when the pool
 // is built.
 func decoratePool(pool *pgxpool.Pool, p decorateParams) (*pgxpool.Pool, error) {
-	if err := RegisterPoolCollector(CollectorParams{Params: p.Params, Pool: pool, Guard: p.Guard}); err != nil {
+	if err := RegisterPoolCollector(CollectorParams{Params: p.Params, Pool: pool, Guard: p.Guard, Roles: p.Roles}); err != nil {
 		return nil, err
 	}
 	p.Wiring.poolRegistered = true

@@ -22,6 +22,9 @@ func withRegisterer(reg prometheus.Registerer) fx.Option {
 	return fx.Supply(fx.Annotate(reg, fx.As(new(prometheus.Registerer))))
 }
 
+// primary is the labels of the primary pool's series.
+const primary = `{replica="",role="primary"}`
+
 // dbSeries returns the series of s that this package exports.
 func dbSeries(s map[string]float64) []string {
 	var names []string
