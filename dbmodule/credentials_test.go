@@ -391,4 +391,3 @@ func TestQuerierRetriesARejectedPassword(t *testing.T) {
 	assertNoPassword(t, fresh, logs)
 	dbtest.WaitFor(t, "nothing held", func() bool { return pool.Stat().AcquiredConns() == 0 })
 }
-
