@@ -267,7 +267,9 @@ func TestOutageIsLoggedOnce(t *testing.T) {
 	}
 	n, _ := up[0].ContextMap()["failed_connects"].(int64)
 	t.Logf("one outage: %q then %q after %d failed connects", down[0].Message, up[0].Message, n)
-	if n < 9 { // the first query may fail on a connection the shutdown closed, without a connect
-		t.Errorf("failed_connects = %d, want one per failed query but the first", n)
+	// Back to back, the queries meet the pool's backoff (gate.go): the
+	// first failed connect holds the next ones back, undialed.
+	if n < 1 {
+		t.Errorf("failed_connects = %d, want at least the first", n)
 	}
 }

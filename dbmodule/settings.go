@@ -69,6 +69,13 @@ func settingsOf(cfg config.DB) (*settings, error) {
 	if err != nil {
 		return nil, fmt.Errorf("database config: %w", err)
 	}
+	if cfg.ReadURL != "" {
+		// The read pools are made later, only if something reads through
+		// them; a bad DATABASE_READ_URL fails the app's construction anyway.
+		if _, err := newSettings(cfg.WithDefaults(), "DATABASE_READ_URL", cfg.ReadURL); err != nil {
+			return nil, err
+		}
+	}
 	return newSettings(cfg.WithDefaults(), cfg.RuntimeVar(), raw)
 }
 
