@@ -1,7 +1,6 @@
 package dbmodule
 
 import (
-
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/multitracer"
 	"github.com/jackc/pgx/v5/pgxpool"
