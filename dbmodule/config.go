@@ -216,8 +216,7 @@ func newTracer(cfg config.DB, o options) *Tracer {
 	if logger == nil && len(o.observers) == 0 && !o.always {
 		return nil
 	}
-	return &Tracer{Logger: logger, SlowQueryThreshold: cfg.SlowQueryThreshold, LogArgs: cfg.LogQueryArgs, Observers: o.observers,
-		notesWrites: o.role != RoleReplica}
+	return &Tracer{Logger: logger, SlowQueryThreshold: cfg.SlowQueryThreshold, LogArgs: cfg.LogQueryArgs, Observers: o.observers, role: o.role}
 }
 
 // combine puts the extra tracers after the Tracer, with pgx's multitracer
