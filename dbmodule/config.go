@@ -114,8 +114,7 @@ func newTracer(cfg config.DB, o options) *Tracer {
 		logger = nil
 	}
 	cfg = cfg.WithDefaults()
-	return &Tracer{Logger: logger, SlowQueryThreshold: cfg.SlowQueryThreshold, LogArgs: cfg.LogQueryArgs, Observers: o.observers,
-		notesWrites: o.role != RoleReplica}
+	return &Tracer{Logger: logger, SlowQueryThreshold: cfg.SlowQueryThreshold, LogArgs: cfg.LogQueryArgs, Observers: o.observers, role: o.role}
 }
 
 // targetSessionAttrs names the target_session_attrs pgconn parsed into cc,

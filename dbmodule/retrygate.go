@@ -146,7 +146,7 @@ func rideOut(ctx context.Context, g *gate, err error, try func() error, lostBefo
 				case <-wait.C:
 				case <-ctx.Done():
 					wait.Stop()
-					return gaveUp(ctx, start, err, "the caller's deadline")
+					return gaveUp(ctx, start, err, "the caller's context ended")
 				case <-limit.C:
 					wait.Stop()
 					return gaveUp(ctx, start, err, "dbmodule.RideThroughLimit")
@@ -155,9 +155,9 @@ func rideOut(ctx context.Context, g *gate, err error, try func() error, lostBefo
 				select {
 				case <-changed:
 				case <-ctx.Done():
-					return gaveUp(ctx, start, cmpErr(err, g.lastErr()), "the caller's deadline")
+					return gaveUp(ctx, start, orShared(err, g.lastErr()), "the caller's context ended")
 				case <-limit.C:
-					return gaveUp(ctx, start, cmpErr(err, g.lastErr()), "dbmodule.RideThroughLimit")
+					return gaveUp(ctx, start, orShared(err, g.lastErr()), "dbmodule.RideThroughLimit")
 				}
 				// The outage ended, or this caller may be the prober now;
 				// either way its own failure is old news.
@@ -169,14 +169,20 @@ func rideOut(ctx context.Context, g *gate, err error, try func() error, lostBefo
 		default:
 			return err
 		}
+		last := err
 		if err = try(); err == nil {
 			g.recovered()
 			return nil
 		}
+		if ctx.Err() != nil {
+			// The deadline came during the attempt: say what the database
+			// answered before, not only that time ran out.
+			return gaveUp(ctx, start, orShared(last, g.lastErr()), "the caller's context ended")
+		}
 	}
 }
 
-func cmpErr(mine, shared error) error {
+func orShared(mine, shared error) error {
 	if mine != nil {
 		return mine
 	}

@@ -87,7 +87,7 @@ func raise(v *atomic.Uint64, n uint64) {
 // on the primary committed a write: a COMMIT, or anything but a read
 // outside a transaction. Reads (the common case) cost a comparison.
 func (t *Tracer) noteWrite(ctx context.Context, conn *pgx.Conn, tag pgconn.CommandTag) {
-	if !t.notesWrites || tag.Select() || conn.PgConn().TxStatus() != 'I' {
+	if t.role == RoleReplica || tag.Select() || conn.PgConn().TxStatus() != 'I' {
 		return
 	}
 	switch tag.String() {

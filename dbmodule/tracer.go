@@ -25,7 +25,9 @@ import (
 //   - tells each of Observers, such as the metrics of dbmetrics;
 //   - in the pools the module makes, applies the reset policy when a
 //     statement finds its connection lost (see reset.go): one lost
-//     connection costs only itself, a server gone drops all of its.
+//     connection costs only itself, a server gone drops all of its;
+//   - on a primary's pool, counts the commits made under a context of
+//     WithReadYourWrites.
 //
 // It logs new connections at debug, and an outage in two lines: the first
 // failed connect at warn, and the first connect that succeeds again with
@@ -40,9 +42,9 @@ type Tracer struct {
 	LogArgs            bool
 	Observers          []StatementObserver
 
-	gate        *connGate // told how each connect went
-	servers     *servers  // nil: no reset policy (a Tracer made outside the module)
-	notesWrites bool      // tells read-your-writes of commits (ryw.go): a primary's pool
+	gate    *connGate // told how each connect went
+	servers *servers  // nil: no reset policy (a Tracer made outside the module)
+	role    Role      // RoleReplica: a replica's pool, which writes nothing (ryw.go) and may meet the primary
 }
 
 var (
@@ -219,6 +221,9 @@ type connectStart struct {
 // when it begins and once when it ends, never per dial.
 func (t *Tracer) TraceConnectEnd(ctx context.Context, data pgx.TraceConnectEndData) {
 	start, _ := ctx.Value(connectStartKey{}).(connectStart)
+	if t.role == RoleReplica && errors.Is(data.Err, pgconn.ErrPrimaryConnection) {
+		return // a replica's host that is the primary now: no outage (replicas.go)
+	}
 	if t.gate != nil {
 		t.gate.connected(ctx, start.host, start.port, data.Err)
 	}
