@@ -215,7 +215,7 @@ func TestDemotedPrimaryIsLeft(t *testing.T) {
 	// Backends take the reload at their own pace: a few writes may still
 	// land on the old primary before it refuses them. The Querier sends a
 	// refused write again, to the other server.
-	q := dbmodule.NewQuerier(pool)
+	q := dbmodule.NewQuerier(pool, nil)
 	write := func(n int) (failed int, last error) {
 		for range n {
 			if _, err := q.Exec(ctx, "INSERT INTO written SELECT current_setting('port')::int"); err != nil {
