@@ -26,13 +26,14 @@ const RideThroughLimit = 15 * time.Second
 
 // How often, during an outage, the one caller that tries for all the others
 // tries again: from probeBase, doubling, up to probeCap, each wait jittered
-// by half. Other callers wait for it instead of dialing, so the pool dials
-// at most 1/probeCap..2/probeCap times a second however many callers wait,
-// and the first of them is served within about probeCap of the database's
-// return.
+// by half. Other callers wait for it instead of dialing. A try costs a dial
+// only when the pool's connect backoff (gate.go) lets one through, so the
+// pool dials as that allows however many callers wait, and a try that the
+// backoff turns away costs nothing: the cap only bounds how late after the
+// backoff's next slot the prober notices it.
 const (
-	probeBase = 10 * time.Millisecond
-	probeCap  = 50 * time.Millisecond
+	probeBase = 5 * time.Millisecond
+	probeCap  = 20 * time.Millisecond
 )
 
 // gate coordinates the callers of one pool through an outage: the first

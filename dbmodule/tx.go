@@ -67,7 +67,9 @@ var ErrCommitOutcomeUnknown = errors.New("commit outcome unknown")
 // t.FailNow calls).
 //
 // When the transaction fails with a serialization failure (40001) or a
-// deadlock (40P01), from fn or from the commit, InTx runs it again, up to
+// deadlock (40P01), from fn or from the commit, or its connection is lost
+// before COMMIT is sent (a failover or restart: the server aborted it), InTx
+// runs it again, up to
 // DefaultTxAttempts times in all, waiting a little longer each time; fn must
 // therefore be safe to run again, and should wrap the errors it returns with
 // %w so that InTx can see them. ctx bounds the whole, waits included. When
@@ -216,10 +218,18 @@ func rollback(ctx context.Context, tx pgx.Tx) error {
 
 // retryable reports whether err means that running the same transaction
 // again may succeed. A commit whose outcome is unknown may have committed.
+//
+// A connection lost before COMMIT was sent is one too: the server aborts a
+// transaction whose session ends, so nothing of it stays, and running it
+// again on a new connection is what a failover or restart asks for. One
+// lost after COMMIT was sent is not: its outcome is unknown.
 func retryable(err error) bool {
 	if errors.Is(err, ErrCommitOutcomeUnknown) {
 		return false
 	}
 	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && (pgErr.Code == "40001" || pgErr.Code == "40P01")
+	if errors.As(err, &pgErr) && (pgErr.Code == "40001" || pgErr.Code == "40P01") {
+		return true
+	}
+	return connLost(err)
 }
