@@ -348,10 +348,15 @@ func TestClusterServiceReportsEachRole(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, series := range []string{`pgxpool_acquires_total{replica="",role="primary"}`,
-		fmt.Sprintf(`pgxpool_acquires_total{replica="127.0.0.1:%d",role="replica"}`, standby.Port)} {
-		if !strings.Contains(string(body), series) {
-			t.Errorf("/metrics lacks %s", series)
+	for _, labels := range [][]string{{`replica=""`, `role="primary"`}, {fmt.Sprintf(`replica="127.0.0.1:%d"`, standby.Port), `role="replica"`}} {
+		found := false
+		for _, line := range strings.Split(string(body), "\n") {
+			if strings.HasPrefix(line, "pgxpool_acquires_total{") && strings.Contains(line, labels[0]) && strings.Contains(line, labels[1]) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("/metrics lacks pgxpool_acquires_total with %v", labels)
 		}
 	}
 
