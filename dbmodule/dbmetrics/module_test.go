@@ -22,8 +22,8 @@ func withRegisterer(reg prometheus.Registerer) fx.Option {
 	return fx.Supply(fx.Annotate(reg, fx.As(new(prometheus.Registerer))))
 }
 
-// primary is the labels of the primary pool's series.
-const primary = `{replica="",role="primary"}`
+// primary ends the labels of the primary pool's series.
+const primary = `replica="",role="primary"}`
 
 // dbSeries returns the series of s that this package exports.
 func dbSeries(s map[string]float64) []string {
@@ -63,6 +63,13 @@ func TestModuleExportsTheAppsPool(t *testing.T) {
 	s := scrape(t, reg)
 	if got := valueOf(t, s, "pgxpool_acquires_total"); got < 2 { // the start ping and the query
 		t.Errorf("pgxpool_acquires_total = %v, want at least 2", got)
+	}
+	labelled := false
+	for series := range s {
+		labelled = labelled || strings.HasPrefix(series, "db_client_connection_max{") && strings.HasSuffix(series, primary)
+	}
+	if !labelled {
+		t.Errorf("no db_client_connection_max series labelled as the primary's: %v", dbSeries(s))
 	}
 	if got := valueOf(t, s, "db_client_connection_max"); got != config.DefaultMaxConns {
 		t.Errorf("db_client_connection_max = %v, want %d", got, config.DefaultMaxConns)
