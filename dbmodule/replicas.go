@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -73,16 +72,6 @@ type replicaState struct {
 	lag        time.Duration
 }
 
-// A ReplicaStatus describes one replica for readiness checks and metrics.
-type ReplicaStatus struct {
-	Index      int    // 1-based, in DATABASE_READ_URL's order
-	Addr       string // host:port; not for /readyz, which must not show addresses
-	InRotation bool
-	Primary    bool          // out of rotation because it is the primary (a URL listing every node lists it too)
-	Reason     string        // why not in rotation
-	Lag        time.Duration // replay lag at the last check, at least
-	Pool       *pgxpool.Pool
-}
 
 func newReplicas(cfg config.DB, primary Querier, o options) (*Replicas, error) {
 	if err := cfg.Validate(); err != nil {
@@ -305,39 +294,6 @@ func (r *Replicas) noteRotation() {
 	} else {
 		r.log.Warn("no replica in read rotation: reads go to the primary")
 	}
-}
-
-// Status describes each replica, in DATABASE_READ_URL's order.
-func (r *Replicas) Status() []ReplicaStatus {
-	out := make([]ReplicaStatus, len(r.replicas))
-	for i, rep := range r.replicas {
-		s := rep.state.Load()
-		out[i] = ReplicaStatus{Index: rep.index, Addr: rep.addr, InRotation: s.inRotation, Primary: s.primary, Reason: s.reason, Lag: s.lag, Pool: rep.pool}
-	}
-	return out
-}
-
-// Check reports, for readiness, the replicas out of rotation, by index,
-// never by address: nil when every one is in rotation, or is the primary.
-func (r *Replicas) Check(context.Context) error {
-	var out []string
-	in := 0
-	for _, s := range r.Status() {
-		switch {
-		case s.InRotation:
-			in++
-		case !s.Primary:
-			out = append(out, fmt.Sprintf("replica %d %s", s.Index, s.Reason))
-		}
-	}
-	if len(out) == 0 {
-		return nil
-	}
-	where := "reads go to the primary"
-	if in > 0 {
-		where = fmt.Sprintf("reads go to the other %d", in)
-	}
-	return fmt.Errorf("%s; %s", strings.Join(out, "; "), where)
 }
 
 // failureReason is Classify's safe reason for err.
