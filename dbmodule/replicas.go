@@ -72,7 +72,6 @@ type replicaState struct {
 	lag        time.Duration
 }
 
-
 func newReplicas(cfg config.DB, primary Querier, o options) (*Replicas, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
