@@ -2,6 +2,7 @@ package dbmodule_test
 
 import (
 	"context"
+	"fmt"
 	"errors"
 	"runtime"
 	"strings"
@@ -638,5 +639,44 @@ func TestInTxRefusesNil(t *testing.T) {
 	}
 	if err := dbmodule.InTx(context.Background(), pool, nil); err == nil || !strings.Contains(err.Error(), "fn is nil") {
 		t.Errorf("InTx with a nil fn = %v", err)
+	}
+}
+
+// A transaction whose connection dies before COMMIT is sent (a failover, a
+// restart, pg_terminate_backend) was aborted by the server: InTx runs it
+// again on a new connection, and its write lands once.
+func TestInTxRunsAgainATransactionLostBeforeCommit(t *testing.T) {
+	pool := txPool(t)
+	ctx := context.Background()
+	admin, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Release()
+	runs := 0
+	err = dbmodule.InTx(ctx, pool, func(q dbmodule.Querier) error {
+		runs++
+		if _, err := q.Exec(ctx, "UPDATE accounts SET balance = balance + 1 WHERE id = 1"); err != nil {
+			return err
+		}
+		if runs == 1 {
+			var pid uint32
+			if err := q.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&pid); err != nil {
+				return err
+			}
+			if _, err := admin.Exec(ctx, "SELECT pg_terminate_backend($1)", pid); err != nil {
+				t.Fatal(err)
+			}
+			_, err := q.Exec(ctx, "SELECT 1") // finds its connection gone
+			return fmt.Errorf("after the kill: %w", err)
+		}
+		return nil
+	})
+	if err != nil || runs != 2 {
+		t.Fatalf("InTx = %v after %d runs; want success on the second", err, runs)
+	}
+	var balance int
+	if err := pool.QueryRow(ctx, "SELECT balance FROM accounts WHERE id = 1").Scan(&balance); err != nil || balance != 101 {
+		t.Errorf("balance = %d, %v; want 101: the first run's write aborted, the second's committed", balance, err)
 	}
 }
