@@ -2,8 +2,8 @@ package dbmodule_test
 
 import (
 	"context"
-	"fmt"
 	"errors"
+	"fmt"
 	"runtime"
 	"strings"
 	"sync"
