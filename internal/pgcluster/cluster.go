@@ -31,7 +31,7 @@ type Cluster struct {
 	dir     string
 	autoctl string // pg_autoctl
 	pgBin   string // PostgreSQL's server binaries
-	owner   owner
+	owner   pgtemp.Owner
 	lock    *os.File // held while the cluster lives; see cleanLeftovers
 
 	monitorPort int
@@ -68,7 +68,7 @@ func Start(ctx context.Context) (*Cluster, error) {
 	if _, err := os.Stat(filepath.Join("/usr/share/postgresql", major, "extension", "pgautofailover.control")); err != nil {
 		return nil, fmt.Errorf("pg_auto_failover's extension for PostgreSQL %s is not installed: run "+InstallHint, major, major)
 	}
-	o, err := clusterOwner()
+	o, err := pgtemp.ServerOwner()
 	if err != nil {
 		return nil, err
 	}
@@ -112,7 +112,7 @@ func (c *Cluster) makeDir() error {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		return fmt.Errorf("make cluster directory: %w", err)
 	}
-	if err := c.owner.own(dir); err != nil {
+	if err := c.owner.Own(dir); err != nil {
 		return fmt.Errorf("hand cluster directory to its user: %w", err)
 	}
 	return nil

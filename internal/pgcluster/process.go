@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -19,45 +18,6 @@ import (
 // children), so that a cluster's processes can be found in /proc even after
 // the test binary that started them died.
 const markerVar = "PGCLUSTER_DIR"
-
-// owner is the system user that owns the cluster's files and runs its
-// processes: postgres when we are root, ourselves otherwise.
-type owner struct {
-	uid, gid int
-	asOther  bool
-}
-
-func clusterOwner() (owner, error) {
-	if os.Geteuid() != 0 {
-		return owner{uid: os.Geteuid(), gid: os.Getegid()}, nil
-	}
-	u, err := user.Lookup("postgres")
-	if err != nil {
-		return owner{}, fmt.Errorf("running as root, PostgreSQL needs the postgres user (Debian's postgresql package makes it): %w", err)
-	}
-	uid, err := strconv.Atoi(u.Uid)
-	if err != nil {
-		return owner{}, fmt.Errorf("postgres user id %q: %w", u.Uid, err)
-	}
-	gid, err := strconv.Atoi(u.Gid)
-	if err != nil {
-		return owner{}, fmt.Errorf("postgres group id %q: %w", u.Gid, err)
-	}
-	return owner{uid: uid, gid: gid, asOther: true}, nil
-}
-
-// own gives the owner the tree at root.
-func (o owner) own(root string) error {
-	if !o.asOther {
-		return nil
-	}
-	return filepath.Walk(root, func(path string, _ os.FileInfo, err error) error {
-		if err != nil {
-			return err
-		}
-		return os.Lchown(path, o.uid, o.gid)
-	})
-}
 
 // command prepares pg_autoctl (or another program) to run as the owner with
 // the cluster's environment: PostgreSQL's binaries first on PATH, and
@@ -84,10 +44,7 @@ func (c *Cluster) command(logFile string, extraEnv []string, args ...string) (*e
 	}
 	cmd.Env = append(cmd.Env, extraEnv...)
 	cmd.Stdout, cmd.Stderr = log, log // files: no copying goroutines
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
-	if c.owner.asOther {
-		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(c.owner.uid), Gid: uint32(c.owner.gid)}
-	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM, Credential: c.owner.Credential()}
 	return cmd, log, nil
 }
 

@@ -45,12 +45,36 @@ func serverOwner() (owner, error) {
 func (o owner) command(ctx context.Context, path string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, path, args...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "LC_ALL=C", "LANG=C"}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if o.asOther {
-		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(o.uid), Gid: uint32(o.gid)}
-	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: o.credential()}
 	return cmd
 }
+
+// credential is what a process needs to run as the owner, or nil when the
+// owner is ourselves.
+func (o owner) credential() *syscall.Credential {
+	if !o.asOther {
+		return nil
+	}
+	return &syscall.Credential{Uid: uint32(o.uid), Gid: uint32(o.gid)}
+}
+
+// An Owner is the user that owns a server's files and runs its processes,
+// for the harness's other servers (internal/pgcluster's pg_auto_failover
+// nodes), which PostgreSQL's refusal to run as root concerns alike.
+type Owner struct{ o owner }
+
+// ServerOwner returns the postgres user when we are root, ourselves otherwise.
+func ServerOwner() (Owner, error) {
+	o, err := serverOwner()
+	return Owner{o}, err
+}
+
+// Own gives the owner the tree at root.
+func (o Owner) Own(root string) error { return o.o.own(root) }
+
+// Credential is what a process needs to run as the owner, or nil when the
+// owner is ourselves.
+func (o Owner) Credential() *syscall.Credential { return o.o.credential() }
 
 // own gives the owner the tree at root.
 func (o owner) own(root string) error {
